@@ -1,0 +1,56 @@
+"""Analytical latency, energy and area models of hardware running a :class:`Workload`.
+
+numpy and the standard library only: no torch, optuna or dask here.
+
+Example:
+    >>> from cost_models import WorkloadBuilder, evaluate
+    >>> b = WorkloadBuilder(batch_size=32)
+    >>> b.conv("conv", c=64, h=32, w=32, k=64, r=3, padding=1)
+    (32, 32)
+    >>> cost = evaluate(b.build(), "a100")
+    >>> cost.layer_bound.tolist()
+    ['compute']
+"""
+
+from cost_models._cost import BOUNDS, Cost, CostModel, HardwareConfig, HardwareSpecError
+from cost_models._gpu import GPUConfig, GPURooflineModel
+from cost_models._hardware import (
+    PRESET_DIR,
+    cost_model_for,
+    evaluate,
+    list_presets,
+    load_hardware,
+    register_family,
+)
+from cost_models._workload import (
+    MAC_KINDS,
+    LayerKind,
+    NumberFormat,
+    SparsityPattern,
+    Workload,
+    WorkloadBuilder,
+)
+
+register_family(GPUConfig, GPURooflineModel())
+
+__all__ = [
+    "BOUNDS",
+    "MAC_KINDS",
+    "PRESET_DIR",
+    "Cost",
+    "CostModel",
+    "GPUConfig",
+    "GPURooflineModel",
+    "HardwareConfig",
+    "HardwareSpecError",
+    "LayerKind",
+    "NumberFormat",
+    "SparsityPattern",
+    "Workload",
+    "WorkloadBuilder",
+    "cost_model_for",
+    "evaluate",
+    "list_presets",
+    "load_hardware",
+    "register_family",
+]

@@ -1,0 +1,415 @@
+"""The Workload IR: an ordered, struct-of-arrays description of a network's layers.
+
+Every cost model reads only a :class:`Workload`. One workload may hold the layers of
+many networks back to back (the ``network`` column says which), so a model evaluates
+thousands of networks with array arithmetic and no Python loop per layer.
+
+Shapes follow the usual convolution notation (Eyeriss, Timeloop): a layer reads an
+input of ``n x c x h x w``, applies ``k`` filters of ``c / groups x r x s`` with a
+``stride``, and writes an output of ``n x k x p x q``. A linear layer is a 1x1
+convolution on a 1x1 input (``h = w = r = s = p = q = 1``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+
+class LayerKind(enum.IntEnum):
+    """What a layer computes; cost models dispatch on it."""
+
+    CONV = 0
+    """Dense or grouped 2-D convolution (MACs on weights)."""
+    DEPTHWISE_CONV = 1
+    """Convolution with ``groups == c == k`` (one filter per channel)."""
+    LINEAR = 2
+    """Fully connected layer / matrix multiply (MACs on weights)."""
+    POOL = 3
+    """Average or max pooling over an ``r x s`` window (no weights)."""
+    ELEMENTWISE = 4
+    """Add, activation, or any op that touches each element a fixed number of times."""
+    NORM = 5
+    """Inference-time batch normalisation: a per-channel affine transform."""
+
+
+class SparsityPattern(enum.IntEnum):
+    """How the zero weights of a pruned layer are laid out."""
+
+    DENSE = 0
+    """No pruning; ``weight_density`` is 1."""
+    UNSTRUCTURED = 1
+    """Any weight may be zero (magnitude pruning); only sparse engines can skip them."""
+    N_M = 2
+    """N of every M consecutive weights kept; ``N / M == weight_density`` (2:4 is 0.5)."""
+    CHANNEL = 3
+    """Whole filters removed; shapes already shrunk, so ``weight_density`` stays 1."""
+
+
+class NumberFormat(enum.IntEnum):
+    """The arithmetic a layer's MACs run in (storage bits are separate columns)."""
+
+    FP32 = 0
+    TF32 = 1
+    FP16 = 2
+    BF16 = 3
+    FP8 = 4
+    INT8 = 5
+    INT4 = 6
+
+    @property
+    def label(self) -> str:
+        """Lower-case name used in presets and study files, e.g. ``"fp16"``."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, label: str) -> NumberFormat:
+        """Look a format up by its label, with an error that lists the choices."""
+        try:
+            return cls[label.upper()]
+        except KeyError:
+            choices = ", ".join(f.label for f in cls)
+            raise ValueError(f"unknown number format {label!r}; choose from {choices}") from None
+
+
+MAC_KINDS = (LayerKind.CONV, LayerKind.DEPTHWISE_CONV, LayerKind.LINEAR)
+"""Kinds whose work is multiply-accumulates on a weight tensor."""
+
+_BUILT_COLUMNS = ("n", "c", "h", "w", "k", "r", "s", "p", "q", "stride", "groups",
+                  "macs", "ops", "weights", "params", "input_elems", "output_elems")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Workload:
+    """Layers of one or more networks as parallel numpy columns (one row per layer).
+
+    Build one with :class:`WorkloadBuilder`; change its compression state with
+    :meth:`with_compression`; stack several with :meth:`concat`.
+
+    Args:
+        name: Layer names, unique within a network (e.g. ``"cells.3.edge_2_1.conv"``).
+        network: Index of the network each layer belongs to (0-based, non-decreasing).
+        kind: :class:`LayerKind` code.
+        n, c, h, w: Batch, input channels, input height, input width.
+        k, r, s: Output channels, kernel height, kernel width.
+        p, q: Output height and width.
+        stride, groups: Convolution stride and channel groups.
+        macs: Multiply-accumulates of the layer for the whole batch (0 for non-MAC kinds).
+        ops: Other arithmetic operations (pool adds/compares, adds, activations, affine).
+        weights: Number of weights in the kernel tensor (the prunable, quantizable part).
+        params: All trainable parameters: weights plus bias and affine terms.
+        input_elems: Activation elements read (all inputs, whole batch).
+        output_elems: Activation elements written (whole batch).
+        weight_density: Fraction of weights that are non-zero (1 - pruning ratio).
+        pattern: :class:`SparsityPattern` code.
+        weight_bits: Bits per stored weight (before any sparse encoding).
+        act_bits: Bits per activation element.
+        act_density: Expected fraction of non-zero input activations (1.0 if unknown).
+        math: :class:`NumberFormat` code of the arithmetic.
+
+    Example:
+        >>> from cost_models import WorkloadBuilder
+        >>> b = WorkloadBuilder(batch_size=1)
+        >>> p, q = b.conv("stem", c=3, h=32, w=32, k=16, r=3, s=3, padding=1)
+        >>> wl = b.build()
+        >>> int(wl.macs.sum())
+        442368
+    """
+
+    name: np.ndarray
+    network: np.ndarray
+    kind: np.ndarray
+    n: np.ndarray
+    c: np.ndarray
+    h: np.ndarray
+    w: np.ndarray
+    k: np.ndarray
+    r: np.ndarray
+    s: np.ndarray
+    p: np.ndarray
+    q: np.ndarray
+    stride: np.ndarray
+    groups: np.ndarray
+    macs: np.ndarray
+    ops: np.ndarray
+    weights: np.ndarray
+    params: np.ndarray
+    input_elems: np.ndarray
+    output_elems: np.ndarray
+    weight_density: np.ndarray
+    pattern: np.ndarray
+    weight_bits: np.ndarray
+    act_bits: np.ndarray
+    act_density: np.ndarray
+    math: np.ndarray
+
+    def __post_init__(self) -> None:
+        size = len(self.name)
+        for field in dataclasses.fields(self):
+            column = getattr(self, field.name)
+            if column.ndim != 1 or len(column) != size:
+                raise ValueError(
+                    f"workload column {field.name!r} has shape {column.shape}; "
+                    f"every column must be 1-D with {size} rows"
+                )
+            column.flags.writeable = False
+        if size and np.any(np.diff(self.network) < 0):
+            raise ValueError("workload column 'network' must be non-decreasing")
+        if np.any((self.weight_density <= 0) | (self.weight_density > 1)):
+            raise ValueError("weight_density must lie in (0, 1]; a fully pruned layer is removed instead")
+        if np.any((self.act_density < 0) | (self.act_density > 1)):
+            raise ValueError("act_density must lie in [0, 1]")
+        if np.any(self.weight_bits < 1) or np.any(self.act_bits < 1):
+            raise ValueError("weight_bits and act_bits must be at least 1")
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+    @property
+    def n_networks(self) -> int:
+        """Number of networks stacked in this workload."""
+        return int(self.network[-1]) + 1 if len(self) else 0
+
+    @property
+    def weight_bytes(self) -> np.ndarray:
+        """Bytes of the non-zero weights at ``weight_bits``, per layer, without index overhead."""
+        return self.weights * self.weight_density * self.weight_bits / 8.0
+
+    @property
+    def input_bytes(self) -> np.ndarray:
+        """Bytes of activations read per layer at ``act_bits`` (whole batch)."""
+        return self.input_elems * self.act_bits / 8.0
+
+    @property
+    def output_bytes(self) -> np.ndarray:
+        """Bytes of activations written per layer at ``act_bits`` (whole batch)."""
+        return self.output_elems * self.act_bits / 8.0
+
+    @property
+    def effective_macs(self) -> np.ndarray:
+        """MACs left after skipping zero weights (``macs * weight_density``)."""
+        return self.macs * self.weight_density
+
+    def per_network(self, values: np.ndarray) -> np.ndarray:
+        """Sum a per-layer column over the layers of each network.
+
+        Args:
+            values: One value per layer.
+
+        Returns:
+            Array of length :attr:`n_networks`.
+        """
+        return np.bincount(self.network, weights=np.asarray(values, dtype=np.float64),
+                           minlength=self.n_networks)
+
+    def select(self, mask: np.ndarray) -> Workload:
+        """Return the layers where ``mask`` is true (network indices are kept)."""
+        return Workload(**{f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)})
+
+    def with_compression(
+        self,
+        *,
+        weight_density: float | np.ndarray | None = None,
+        pattern: SparsityPattern | np.ndarray | None = None,
+        weight_bits: int | np.ndarray | None = None,
+        act_bits: int | np.ndarray | None = None,
+        act_density: float | np.ndarray | None = None,
+        math: NumberFormat | np.ndarray | None = None,
+        layers: np.ndarray | None = None,
+    ) -> Workload:
+        """Return a copy with new compression state, broadcast over ``layers``.
+
+        Shapes never change here: channel pruning rebuilds the workload with smaller
+        shapes instead. Only MAC layers (conv, depthwise, linear) take a weight density
+        or pattern; the weight-free layers keep density 1 and :attr:`SparsityPattern.DENSE`.
+
+        Args:
+            weight_density: Non-zero fraction of weights, in (0, 1].
+            pattern: Sparsity pattern of the pruned weights.
+            weight_bits: Bits per weight.
+            act_bits: Bits per activation.
+            act_density: Expected non-zero fraction of input activations.
+            math: Arithmetic format of the MACs.
+            layers: Boolean mask of layers to change; default all.
+        """
+        mask = np.ones(len(self), dtype=bool) if layers is None else np.asarray(layers, dtype=bool)
+        has_weights = np.isin(self.kind, MAC_KINDS)
+        changes = {}
+        for field, value, where in (
+            ("weight_density", weight_density, mask & has_weights),
+            ("pattern", pattern, mask & has_weights),
+            ("weight_bits", weight_bits, mask),
+            ("act_bits", act_bits, mask),
+            ("act_density", act_density, mask),
+            ("math", math, mask),
+        ):
+            if value is None:
+                continue
+            column = getattr(self, field).copy()
+            column[where] = np.broadcast_to(np.asarray(value), column.shape)[where]
+            changes[field] = column
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def concat(cls, workloads: Sequence[Workload]) -> Workload:
+        """Stack workloads into one, renumbering networks so they stay distinct."""
+        if not workloads:
+            raise ValueError("concat needs at least one workload")
+        columns: dict[str, list[np.ndarray]] = {f.name: [] for f in dataclasses.fields(cls)}
+        offset = 0
+        for workload in workloads:
+            for field in dataclasses.fields(cls):
+                column = getattr(workload, field.name)
+                columns[field.name].append(column + offset if field.name == "network" else column)
+            offset += workload.n_networks
+        return cls(**{name: np.concatenate(parts) for name, parts in columns.items()})
+
+    def to_dict(self) -> dict[str, np.ndarray]:
+        """Columns by name, with ``kind``, ``pattern`` and ``math`` as label strings."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["kind"] = np.array([LayerKind(v).name.lower() for v in self.kind])
+        out["pattern"] = np.array([SparsityPattern(v).name.lower() for v in self.pattern])
+        out["math"] = np.array([NumberFormat(v).label for v in self.math])
+        return out
+
+
+class WorkloadBuilder:
+    """Append layers one at a time, computing MACs, parameters and shapes; then :meth:`build`.
+
+    All layers start dense at fp32 (32-bit weights and activations, activation density 1).
+
+    Args:
+        batch_size: ``n`` of every layer.
+
+    Example:
+        >>> b = WorkloadBuilder(batch_size=8)
+        >>> b.linear("fc", c=64, k=10)
+        >>> b.build().macs.tolist()
+        [5120]
+    """
+
+    def __init__(self, batch_size: int = 1) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+        self._rows: list[dict[str, object]] = []
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def conv(
+        self,
+        name: str,
+        *,
+        c: int,
+        h: int,
+        w: int,
+        k: int,
+        r: int,
+        s: int | None = None,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        bias: bool = False,
+    ) -> tuple[int, int]:
+        """Add a 2-D convolution; return its output ``(p, q)``.
+
+        Depthwise convolutions (``groups == c == k``) are tagged
+        :attr:`LayerKind.DEPTHWISE_CONV`.
+        """
+        s = r if s is None else s
+        if c % groups or k % groups:
+            raise ValueError(f"layer {name!r}: channels c={c}, k={k} must be divisible by groups={groups}")
+        p = (h + 2 * padding - r) // stride + 1
+        q = (w + 2 * padding - s) // stride + 1
+        if p < 1 or q < 1:
+            raise ValueError(f"layer {name!r}: a {r}x{s} kernel does not fit a {h}x{w} input")
+        n = self.batch_size
+        weights = k * (c // groups) * r * s
+        kind = LayerKind.DEPTHWISE_CONV if groups == c == k and groups > 1 else LayerKind.CONV
+        self._add(
+            name, kind, c=c, h=h, w=w, k=k, r=r, s=s, p=p, q=q, stride=stride, groups=groups,
+            macs=n * k * p * q * (c // groups) * r * s, ops=n * k * p * q if bias else 0,
+            weights=weights, params=weights + (k if bias else 0),
+            input_elems=n * c * h * w, output_elems=n * k * p * q,
+        )
+        return p, q
+
+    def linear(self, name: str, *, c: int, k: int, bias: bool = True) -> None:
+        """Add a fully connected layer with ``c`` inputs and ``k`` outputs."""
+        n = self.batch_size
+        self._add(
+            name, LayerKind.LINEAR, c=c, h=1, w=1, k=k, r=1, s=1, p=1, q=1, stride=1, groups=1,
+            macs=n * c * k, ops=n * k if bias else 0, weights=c * k, params=c * k + (k if bias else 0),
+            input_elems=n * c, output_elems=n * k,
+        )
+
+    def pool(
+        self, name: str, *, c: int, h: int, w: int, r: int, stride: int = 1, padding: int = 0,
+        global_pool: bool = False,
+    ) -> tuple[int, int]:
+        """Add an ``r x r`` pooling layer (or a global one); return its output ``(p, q)``."""
+        if global_pool:
+            r_h, r_w, stride, padding = h, w, 1, 0
+        else:
+            r_h = r_w = r
+        p = (h + 2 * padding - r_h) // stride + 1
+        q = (w + 2 * padding - r_w) // stride + 1
+        n = self.batch_size
+        self._add(
+            name, LayerKind.POOL, c=c, h=h, w=w, k=c, r=r_h, s=r_w, p=p, q=q, stride=stride, groups=c,
+            macs=0, ops=n * c * p * q * r_h * r_w, weights=0, params=0,
+            input_elems=n * c * h * w, output_elems=n * c * p * q,
+        )
+        return p, q
+
+    def elementwise(self, name: str, *, c: int, h: int, w: int, inputs: int = 1) -> None:
+        """Add an op applied to every element: an activation (1 input) or a sum (2+ inputs)."""
+        n = self.batch_size
+        elems = n * c * h * w
+        self._add(
+            name, LayerKind.ELEMENTWISE, c=c, h=h, w=w, k=c, r=1, s=1, p=h, q=w, stride=1, groups=c,
+            macs=0, ops=elems * max(inputs - 1, 1), weights=0, params=0,
+            input_elems=elems * inputs, output_elems=elems,
+        )
+
+    def norm(self, name: str, *, c: int, h: int, w: int, affine: bool = True) -> None:
+        """Add an inference-time batch norm (scale and shift per channel)."""
+        n = self.batch_size
+        elems = n * c * h * w
+        self._add(
+            name, LayerKind.NORM, c=c, h=h, w=w, k=c, r=1, s=1, p=h, q=w, stride=1, groups=c,
+            macs=0, ops=2 * elems, weights=0, params=2 * c if affine else 0,
+            input_elems=elems, output_elems=elems,
+        )
+
+    def _add(self, name: str, kind: LayerKind, **columns: int) -> None:
+        self._rows.append({"name": name, "kind": int(kind), "n": self.batch_size, **columns})
+
+    def build(self) -> Workload:
+        """Freeze the layers added so far into a :class:`Workload` (one network)."""
+        return _from_rows(self._rows)
+
+
+def _from_rows(rows: Iterable[dict[str, object]]) -> Workload:
+    rows = list(rows)
+    size = len(rows)
+
+    def column(key: str, dtype: type) -> np.ndarray:
+        return np.fromiter((row[key] for row in rows), dtype=dtype, count=size)
+
+    data: dict[str, np.ndarray] = {"name": np.array([row["name"] for row in rows], dtype=object)}
+    for key in _BUILT_COLUMNS:
+        data[key] = column(key, np.int64)
+    data["kind"] = column("kind", np.int8)
+    data["network"] = np.zeros(size, dtype=np.int64)
+    data["weight_bits"] = np.full(size, 32, dtype=np.int64)
+    data["act_bits"] = np.full(size, 32, dtype=np.int64)
+    data["weight_density"] = np.ones(size)
+    data["act_density"] = np.ones(size)
+    data["pattern"] = np.full(size, SparsityPattern.DENSE, dtype=np.int8)
+    data["math"] = np.full(size, NumberFormat.FP32, dtype=np.int8)
+    return Workload(**data)
