@@ -1,0 +1,94 @@
+"""Search spaces: each samples a genotype from an Optuna trial and turns it into a
+:class:`~cost_models.Workload` (analytically, without torch) or a torch module.
+
+Importing this package does not import torch; :func:`workload_from_module` and
+:meth:`SearchSpace.build` import it when called.
+
+Example:
+    >>> from search_spaces import get_space, index_to_arch
+    >>> space = get_space("nb201", dataset="cifar100")
+    >>> arch = index_to_arch(6111)
+    >>> space.describe_genotype(arch)["arch_index"]
+    6111
+    >>> round(int(space.workload(arch).macs.sum()) / 1e6, 2)
+    153.28
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from search_spaces._base import SearchSpace
+from search_spaces._nb201 import (
+    NB201_DATASETS,
+    NB201_EDGES,
+    NB201_N_ARCHS,
+    NB201_OPS,
+    NB201Space,
+    arch_to_index,
+    format_arch,
+    index_to_arch,
+    parse_arch,
+    validate_arch,
+)
+
+if TYPE_CHECKING:
+    from search_spaces._trace import workload_from_module
+
+_SPACES: dict[str, type[SearchSpace]] = {space.name: space for space in (NB201Space,)}
+
+
+def list_spaces() -> list[str]:
+    """Registry names of the available search spaces, sorted."""
+    return sorted(_SPACES)
+
+
+def get_space(name: str, **options: Any) -> SearchSpace:
+    """Create a search space by its registry name.
+
+    Args:
+        name: Registry name, one of :func:`list_spaces` (e.g. ``"nb201"``).
+        **options: Constructor options of that space (e.g. ``dataset="cifar10"``).
+
+    Raises:
+        ValueError: Unknown name or option, or a bad option value (one line).
+    """
+    if name not in _SPACES:
+        raise ValueError(f"unknown search space {name!r}; choose from {', '.join(list_spaces())}")
+    space = _SPACES[name]
+    allowed = list(inspect.signature(space).parameters)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"search space {name!r}: unknown option {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(allowed) or 'none'}"
+        )
+    return space(**options)
+
+
+def __getattr__(name: str) -> Any:
+    # Tracing needs torch; load it only when asked for.
+    if name == "workload_from_module":
+        from search_spaces._trace import workload_from_module
+
+        return workload_from_module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "NB201_DATASETS",
+    "NB201_EDGES",
+    "NB201_N_ARCHS",
+    "NB201_OPS",
+    "NB201Space",
+    "SearchSpace",
+    "arch_to_index",
+    "format_arch",
+    "get_space",
+    "index_to_arch",
+    "list_spaces",
+    "parse_arch",
+    "validate_arch",
+    "workload_from_module",
+]

@@ -1,0 +1,340 @@
+"""The NAS-Bench-201 cell search space (Dong & Yang, ICLR 2020, arXiv:2001.00326).
+
+A network is a fixed macro skeleton around one searched cell, repeated 15 times:
+
+* stem: 3x3 conv (3 -> 16 channels) and batch norm;
+* three stages of 5 cells at 16, 32 and 64 channels; stages 2 and 3 open with a
+  residual reduction block (ReLU-conv3x3/2-BN, ReLU-conv3x3-BN, and a shortcut of
+  2x2 average pooling then a 1x1 conv, summed) that halves height and width;
+* head: batch norm, ReLU, global average pooling, linear classifier.
+
+The cell is a 4-node DAG. Node 0 is the cell input, node ``j`` is the sum of one op
+applied to each earlier node, and node 3 is the output. Each of the six edges
+``edge_FROM_TO`` takes one of five ops, so the space holds ``5 ** 6 = 15,625`` cells.
+Cells are named by NB201's canonical arch string and numbered by its official index
+(:func:`arch_to_index`), the order of every NB201-derived benchmark table.
+
+This module does not import torch: :meth:`NB201Space.workload` is computed
+analytically, and torch is imported only by :meth:`NB201Space.build`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import importlib.resources
+import operator
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cost_models import Workload, WorkloadBuilder
+from search_spaces._base import SearchSpace
+
+if TYPE_CHECKING:
+    import optuna
+    import torch
+
+NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+"""The five candidate ops of every edge, by their NB201 names."""
+
+NB201_EDGES: tuple[str, ...] = ("edge_0_1", "edge_0_2", "edge_1_2", "edge_0_3", "edge_1_3", "edge_2_3")
+"""The six cell edges, ``edge_FROM_TO``, in the order they appear in an arch string."""
+
+NB201_N_ARCHS = len(NB201_OPS) ** len(NB201_EDGES)
+"""Number of cells in the space (15,625)."""
+
+_EDGE_NODES: tuple[tuple[int, int], ...] = tuple(
+    (int(frm), int(to)) for frm, to in (edge.split("_")[1:] for edge in NB201_EDGES)
+)
+_ARCH_TEMPLATE = "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Dataset:
+    classes: int
+    input_shape: tuple[int, int, int]
+
+
+_DATASETS = {
+    "cifar10": _Dataset(classes=10, input_shape=(3, 32, 32)),
+    "cifar100": _Dataset(classes=100, input_shape=(3, 32, 32)),
+    "imagenet16": _Dataset(classes=120, input_shape=(3, 16, 16)),
+}
+NB201_DATASETS: tuple[str, ...] = tuple(_DATASETS)
+"""Datasets NB201 trained on: CIFAR-10, CIFAR-100 and ImageNet16-120 (16x16 px, 120 classes)."""
+
+STAGE_CHANNELS = (16, 32, 64)
+"""Channels of the cells of each stage (NB201 ``C = 16``, doubled at each reduction)."""
+CELLS_PER_STAGE = 5
+"""Cells per stage (NB201 ``N = 5``)."""
+
+
+def parse_arch(arch: str) -> tuple[str, ...]:
+    """Split a canonical NB201 arch string into its six ops.
+
+    Args:
+        arch: A string such as ``"|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+"
+            "|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"``: the k-th ``+`` group lists
+            the edges entering node k, and ``op~i`` is the edge from node i.
+
+    Returns:
+        The op of each edge, in :data:`NB201_EDGES` order.
+
+    Raises:
+        ValueError: One line naming what is malformed.
+
+    Example:
+        >>> parse_arch("|none~0|+|none~0|skip_connect~1|+|none~0|none~1|nor_conv_1x1~2|")
+        ('none', 'none', 'skip_connect', 'none', 'none', 'nor_conv_1x1')
+    """
+    if not isinstance(arch, str):
+        raise ValueError(f"an NB201 arch must be a string like {_ARCH_TEMPLATE!r}, got {arch!r}")
+    groups = arch.split("+")
+    if len(groups) != 3:
+        raise ValueError(f"NB201 arch {arch!r} must have 3 '+'-separated node groups like {_ARCH_TEMPLATE!r}")
+    ops = []
+    for to, group in enumerate(groups, start=1):
+        entries = group[1:-1].split("|")
+        if len(group) < 2 or group[0] != "|" or group[-1] != "|" or len(entries) != to:
+            raise ValueError(
+                f"NB201 arch {arch!r}: node {to} must read like {_ARCH_TEMPLATE.split('+')[to - 1]!r}, "
+                f"got {group!r}"
+            )
+        for frm, entry in enumerate(entries):
+            op, tilde, source = entry.partition("~")
+            if not tilde or source != str(frm):
+                raise ValueError(f"NB201 arch {arch!r}: entry {entry!r} of node {to} must read 'OP~{frm}'")
+            if op not in NB201_OPS:
+                raise ValueError(
+                    f"NB201 arch {arch!r}: unknown op {op!r} on edge_{frm}_{to}; "
+                    f"choose from {', '.join(NB201_OPS)}"
+                )
+            ops.append(op)
+    return tuple(ops)
+
+
+def format_arch(ops: Sequence[str]) -> str:
+    """Write six ops (in :data:`NB201_EDGES` order) as the canonical NB201 arch string.
+
+    Raises:
+        ValueError: Not six ops, or an unknown op.
+
+    Example:
+        >>> format_arch(["nor_conv_3x3"] * 6)
+        '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|'
+    """
+    ops = tuple(ops)
+    if len(ops) != len(NB201_EDGES):
+        raise ValueError(f"an NB201 cell has {len(NB201_EDGES)} edge ops, got {len(ops)}: {ops!r}")
+    for edge, op in zip(NB201_EDGES, ops, strict=True):
+        if op not in NB201_OPS:
+            raise ValueError(f"unknown op {op!r} on {edge}; choose from {', '.join(NB201_OPS)}")
+    nodes: list[list[str]] = [[], [], []]
+    for (frm, to), op in zip(_EDGE_NODES, ops, strict=True):
+        nodes[to - 1].append(f"{op}~{frm}")
+    return "+".join("|" + "|".join(node) + "|" for node in nodes)
+
+
+def validate_arch(arch: str) -> str:
+    """Return ``arch`` unchanged if it is a canonical NB201 arch string.
+
+    Raises:
+        ValueError: One line naming what is malformed (see :func:`parse_arch`).
+    """
+    parse_arch(arch)
+    return arch
+
+
+@functools.cache
+def _official_archs() -> tuple[tuple[str, ...], dict[str, int]]:
+    # The official order is the `meta_archs` list stored in the benchmark file; it is not an
+    # enumeration of ops, so it ships as data (see search_spaces/data/README.md).
+    resource = importlib.resources.files(__package__) / "data" / "nb201_archs.txt.gz"
+    archs = tuple(gzip.decompress(resource.read_bytes()).decode("ascii").split())
+    if len(archs) != NB201_N_ARCHS:
+        raise RuntimeError(f"{resource} holds {len(archs)} archs, expected {NB201_N_ARCHS}; reinstall the package")
+    return archs, {arch: index for index, arch in enumerate(archs)}
+
+
+def index_to_arch(index: int) -> str:
+    """The arch string of an official NB201 index (0 .. 15,624).
+
+    Example:
+        >>> index_to_arch(1651)
+        '|none~0|+|none~0|none~1|+|none~0|none~1|none~2|'
+    """
+    try:
+        position = operator.index(index)
+    except TypeError:
+        position = -1
+    if isinstance(index, bool) or not 0 <= position < NB201_N_ARCHS:
+        raise ValueError(f"NB201 arch_index must be an integer in [0, {NB201_N_ARCHS - 1}], got {index!r}")
+    return _official_archs()[0][position]
+
+
+def arch_to_index(arch: str) -> int:
+    """The official NB201 index of an arch string (its row in every NB201 table).
+
+    Raises:
+        ValueError: ``arch`` is not a canonical arch string.
+
+    Example:
+        >>> arch_to_index("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+        1651
+    """
+    parse_arch(arch)
+    return _official_archs()[1][arch]
+
+
+class NB201Space(SearchSpace):
+    """NAS-Bench-201 cells: 6 edges x 5 ops, 15,625 networks (Dong & Yang, ICLR 2020).
+
+    The genotype is the canonical arch string; the Optuna parameters are the six
+    categorical ``edge_FROM_TO`` ops. Every op of the cell is computed, also on edges
+    whose output never reaches the cell output, as in NB201's own network; only
+    ``none`` (zeros) and ``skip_connect`` (identity) add no layer to the workload.
+
+    Args:
+        dataset: ``"cifar10"`` (10 classes), ``"cifar100"`` (100 classes), both on
+            3x32x32 inputs, or ``"imagenet16"`` (ImageNet16-120: 120 classes, 3x16x16).
+
+    Example:
+        >>> space = NB201Space(dataset="cifar10")
+        >>> arch = index_to_arch(1462)  # every edge nor_conv_3x3
+        >>> int(space.workload(arch).params.sum())  # NB201 reports 1.531546 M
+        1531546
+    """
+
+    name = "nb201"
+
+    def __init__(self, dataset: str = "cifar10") -> None:
+        if dataset not in _DATASETS:
+            raise ValueError(f"nb201: unknown dataset {dataset!r}; choose from {', '.join(_DATASETS)}")
+        self.dataset = dataset
+        self.num_classes = _DATASETS[dataset].classes
+
+    def __repr__(self) -> str:
+        return f"NB201Space(dataset={self.dataset!r})"
+
+    def sample(self, trial: optuna.Trial) -> str:
+        """Suggest the op of each edge (parameters ``edge_0_1`` .. ``edge_2_3``); return the arch."""
+        return format_arch([trial.suggest_categorical(edge, NB201_OPS) for edge in NB201_EDGES])
+
+    def from_params(self, params: Mapping[str, Any]) -> str:
+        """Rebuild the arch string from the six ``edge_FROM_TO`` parameters."""
+        missing = [edge for edge in NB201_EDGES if edge not in params]
+        if missing:
+            raise ValueError(f"nb201: parameters lack {', '.join(missing)}; expected {', '.join(NB201_EDGES)}")
+        return format_arch([params[edge] for edge in NB201_EDGES])
+
+    def workload(self, genotype: str, *, batch_size: int = 1) -> Workload:
+        """The layers of the network as a Workload, in the torch module's execution order.
+
+        Args:
+            genotype: Canonical arch string.
+            batch_size: Images per forward pass (``n`` of every layer).
+        """
+        choose = np.zeros(_SLOT_ALWAYS + 1, dtype=bool)
+        choose[list(_cell_slots(parse_arch(genotype)))] = True
+        choose[_SLOT_ALWAYS] = True
+        every_layer, slots = _every_layer(self.dataset, int(batch_size))
+        return every_layer.select(choose[slots])
+
+    def build(self, genotype: str) -> torch.nn.Module:
+        """A freshly initialised :class:`~search_spaces._nb201_torch.NB201Network` (imports torch)."""
+        from search_spaces._nb201_torch import NB201Network
+
+        return NB201Network(parse_arch(genotype), num_classes=self.num_classes)
+
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(3, 32, 32)`` for CIFAR, ``(3, 16, 16)`` for ImageNet16-120."""
+        return _DATASETS[self.dataset].input_shape
+
+    def describe_genotype(self, genotype: str) -> dict[str, str | int]:
+        """``{"arch": arch string, "arch_index": official NB201 index}``."""
+        return {"arch": genotype, "arch_index": arch_to_index(genotype)}
+
+
+# A workload is a row selection from one workload that holds, for every cell, the layers
+# of all five ops on every edge and every possible node sum. Each of those rows carries a
+# slot: which (edge, op) or (node, number of summands) choice puts it in the network.
+_OPS_WITH_LAYERS = ("nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+_SLOT_ADD = len(NB201_EDGES) * len(NB201_OPS)
+"""First slot of the node sums: node 2 of 2 inputs, node 3 of 2 inputs, node 3 of 3 inputs."""
+_SLOT_ALWAYS = _SLOT_ADD + 3
+"""Slot of the layers outside the cells (stem, reductions, head)."""
+
+
+def _edge_slot(edge: int, op: str) -> int:
+    return edge * len(NB201_OPS) + NB201_OPS.index(op)
+
+
+def _add_slot(node: int, inputs: int) -> int:
+    return _SLOT_ADD + {(2, 2): 0, (3, 2): 1, (3, 3): 2}[(node, inputs)]
+
+
+@functools.lru_cache(maxsize=len(NB201_OPS) ** len(NB201_EDGES))
+def _cell_slots(ops: tuple[str, ...]) -> tuple[int, ...]:
+    slots = [_edge_slot(edge, op) for edge, op in enumerate(ops)]
+    for node in (2, 3):
+        inputs = sum(op != "none" for (_, to), op in zip(_EDGE_NODES, ops, strict=True) if to == node)
+        if inputs >= 2:
+            slots.append(_add_slot(node, inputs))
+    return tuple(slots)
+
+
+@functools.lru_cache(maxsize=32)
+def _every_layer(dataset: str, batch_size: int) -> tuple[Workload, np.ndarray]:
+    builder = WorkloadBuilder(batch_size=batch_size)
+    slots: list[int] = []
+
+    def add(slot: int, method: str, name: str, **shape: int) -> None:
+        getattr(builder, method)(name, **shape)
+        slots.append(slot)
+
+    channels_in, size, _ = _DATASETS[dataset].input_shape
+    channels = STAGE_CHANNELS[0]
+    always = _SLOT_ALWAYS
+    add(always, "conv", "stem.conv", c=channels_in, h=size, w=size, k=channels, r=3, padding=1)
+    add(always, "norm", "stem.bn", c=channels, h=size, w=size)
+    for stage, stage_channels in enumerate(STAGE_CHANNELS, start=1):
+        if stage_channels != channels:
+            block = f"stage{stage}.reduction"
+            c, h = channels, size
+            size //= 2
+            k, p = stage_channels, size
+            add(always, "elementwise", f"{block}.conv_a.relu", c=c, h=h, w=h)
+            add(always, "conv", f"{block}.conv_a.conv", c=c, h=h, w=h, k=k, r=3, stride=2, padding=1)
+            add(always, "norm", f"{block}.conv_a.bn", c=k, h=p, w=p)
+            add(always, "elementwise", f"{block}.conv_b.relu", c=k, h=p, w=p)
+            add(always, "conv", f"{block}.conv_b.conv", c=k, h=p, w=p, k=k, r=3, padding=1)
+            add(always, "norm", f"{block}.conv_b.bn", c=k, h=p, w=p)
+            add(always, "pool", f"{block}.shortcut.pool", c=c, h=h, w=h, r=2, stride=2)
+            add(always, "conv", f"{block}.shortcut.conv", c=c, h=p, w=p, k=k, r=1)
+            add(always, "elementwise", f"{block}.add", c=k, h=p, w=p, inputs=2)
+            channels = stage_channels
+        for cell in range(CELLS_PER_STAGE):
+            shape = {"c": channels, "h": size, "w": size}
+            for edge, (frm, to) in enumerate(_EDGE_NODES):
+                prefix = f"stage{stage}.cell{cell}.{NB201_EDGES[edge]}"
+                for op in _OPS_WITH_LAYERS:
+                    slot = _edge_slot(edge, op)
+                    if op == "avg_pool_3x3":
+                        add(slot, "pool", f"{prefix}.pool", **shape, r=3, padding=1)
+                    else:
+                        kernel = 3 if op == "nor_conv_3x3" else 1
+                        add(slot, "elementwise", f"{prefix}.relu", **shape)
+                        add(slot, "conv", f"{prefix}.conv", **shape, k=channels, r=kernel, padding=kernel // 2)
+                        add(slot, "norm", f"{prefix}.bn", **shape)
+                if frm == to - 1:  # the last edge into node `to`: its inputs are all computed
+                    for inputs in range(2, to + 1):
+                        add(_add_slot(to, inputs), "elementwise", f"stage{stage}.cell{cell}.node{to}.add",
+                            **shape, inputs=inputs)
+    add(always, "norm", "head.bn", c=channels, h=size, w=size)
+    add(always, "elementwise", "head.relu", c=channels, h=size, w=size)
+    add(always, "pool", "head.pool", c=channels, h=size, w=size, r=size, global_pool=True)
+    add(always, "linear", "head.classifier", c=channels, k=_DATASETS[dataset].classes)
+    return builder.build(), np.array(slots)

@@ -1,0 +1,136 @@
+"""The NAS-Bench-201 network as a torch module, with the semantics of NB201's TinyNetwork.
+
+Module names match the layer names of :meth:`NB201Space.workload` (``stem.conv``,
+``stage2.reduction.conv_a.conv``, ``stage1.cell0.edge_0_3.bn``, ``head.classifier``), so
+a traced workload lines up with the analytic one layer by layer.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from search_spaces._nb201 import CELLS_PER_STAGE, NB201_EDGES, STAGE_CHANNELS
+
+
+class _Zero(nn.Module):
+    """The ``none`` op: zeros shaped like its input, computed and summed as NB201 does."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
+
+
+def _relu_conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    # bias=False: the batch norm's affine shift already provides one (NB201 `bias=not affine`).
+    return nn.Sequential(OrderedDict(
+        relu=nn.ReLU(),
+        conv=nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+        bn=nn.BatchNorm2d(c_out),
+    ))
+
+
+def _edge_op(op: str, channels: int) -> nn.Module:
+    if op == "none":
+        return _Zero()
+    if op == "skip_connect":
+        return nn.Identity()
+    if op == "avg_pool_3x3":
+        return nn.Sequential(OrderedDict(pool=nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)))
+    return _relu_conv_bn(channels, channels, kernel={"nor_conv_1x1": 1, "nor_conv_3x3": 3}[op])
+
+
+class NB201Cell(nn.Module):
+    """One cell: node ``j`` is the sum of the ops on the edges into it; node 3 is the output.
+
+    Args:
+        ops: The op of each edge, in :data:`~search_spaces.NB201_EDGES` order.
+        channels: Input and output channels (the cell keeps its resolution).
+    """
+
+    def __init__(self, ops: Sequence[str], channels: int) -> None:
+        super().__init__()
+        for edge, op in zip(NB201_EDGES, ops, strict=True):
+            self.add_module(edge, _edge_op(op, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for to in range(1, 4):
+            total = getattr(self, f"edge_0_{to}")(x)
+            for frm in range(1, to):
+                total = total + getattr(self, f"edge_{frm}_{to}")(nodes[frm])
+            nodes.append(total)
+        return nodes[-1]
+
+
+class NB201ReductionBlock(nn.Module):
+    """NB201's residual block with stride 2: two ReLU-conv3x3-BN and a pooled 1x1-conv shortcut.
+
+    Args:
+        c_in: Input channels.
+        c_out: Output channels (height and width are halved).
+    """
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv_a = _relu_conv_bn(c_in, c_out, 3, stride=2)
+        self.conv_b = _relu_conv_bn(c_out, c_out, 3)
+        self.shortcut = nn.Sequential(OrderedDict(
+            pool=nn.AvgPool2d(2, stride=2),
+            conv=nn.Conv2d(c_in, c_out, 1, bias=False),
+        ))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv_b(self.conv_a(x))
+        return out + self.shortcut(x)
+
+
+class NB201Network(nn.Module):
+    """A NAS-Bench-201 network (NB201 ``TinyNetwork`` with ``C=16, N=5``) for one cell.
+
+    Unlike NB201's module, ``forward`` returns only the logits, not ``(features, logits)``.
+    Batch norms are affine and track running statistics; weights keep torch's default
+    initialisation.
+
+    Args:
+        ops: The op of each edge, in :data:`~search_spaces.NB201_EDGES` order
+            (see :func:`~search_spaces.parse_arch`).
+        num_classes: Outputs of the classifier.
+
+    Example:
+        >>> from search_spaces import parse_arch
+        >>> net = NB201Network(parse_arch("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), 10)
+        >>> net(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(self, ops: Sequence[str], num_classes: int) -> None:
+        super().__init__()
+        channels = STAGE_CHANNELS[0]
+        self.stem = nn.Sequential(OrderedDict(
+            conv=nn.Conv2d(3, channels, 3, padding=1, bias=False),
+            bn=nn.BatchNorm2d(channels),
+        ))
+        for stage, stage_channels in enumerate(STAGE_CHANNELS, start=1):
+            blocks: OrderedDict[str, nn.Module] = OrderedDict()
+            if stage_channels != channels:
+                blocks["reduction"] = NB201ReductionBlock(channels, stage_channels)
+                channels = stage_channels
+            for cell in range(CELLS_PER_STAGE):
+                blocks[f"cell{cell}"] = NB201Cell(ops, channels)
+            self.add_module(f"stage{stage}", nn.Sequential(blocks))
+        self.head = nn.Sequential(OrderedDict(
+            bn=nn.BatchNorm2d(channels),
+            relu=nn.ReLU(),
+            pool=nn.AdaptiveAvgPool2d(1),
+            flatten=nn.Flatten(),
+            classifier=nn.Linear(channels, num_classes),
+        ))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for stage in range(1, len(STAGE_CHANNELS) + 1):
+            x = getattr(self, f"stage{stage}")(x)
+        return self.head(x)
