@@ -1,0 +1,129 @@
+"""One trial, end to end: sample a candidate on the driver, evaluate it anywhere.
+
+:func:`suggest_candidate` runs in the driver (it talks to the Optuna trial);
+:func:`evaluate_candidate` is a pure function of the spec and the trial's parameters,
+so Dask may run it on any worker, or run it again after a worker dies.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from cost_models import HardwareConfig, NumberFormat, evaluate, load_hardware
+from nas._spec import PRECISION_BITS, StudySpec
+from search_spaces import SearchSpace
+
+
+class CandidateError(RuntimeError):
+    """A candidate could not be scored; the message is the reason recorded on the failed trial."""
+
+
+def suggest_candidate(trial: Any, spec: StudySpec, space: SearchSpace) -> None:
+    """Suggest every searched parameter of ``spec`` on an Optuna ``trial``."""
+    space.sample(trial)
+    if len(spec.hardware.presets) > 1:
+        trial.suggest_categorical("hardware", spec.hardware.presets)
+
+
+def trial_seed(study_seed: int, trial_number: int) -> int:
+    """A per-trial seed derived from (study seed, trial number), so any trial can be replayed."""
+    return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
+
+
+def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number: int) -> dict[str, Any]:
+    """Score one candidate: its workload's cost on the hardware, and its accuracy.
+
+    Args:
+        spec: The study spec.
+        params: The trial's parameters, as suggested by :func:`suggest_candidate`.
+        trial_number: Used to seed weight initialisation for proxies.
+
+    Returns:
+        Every metric of the candidate (units in the names), its genotype labels and a
+        summary of the per-layer breakdown: where time went by bound, energy by level.
+
+    Raises:
+        CandidateError: The candidate cannot be costed or scored (an unsupported layer,
+            a NaN from a proxy); the message says why.
+    """
+    started = time.perf_counter()
+    space = _space(spec)
+    genotype = space.from_params(params)
+    hardware_name = params.get("hardware", spec.hardware.presets[0])
+    hardware = _hardware(hardware_name)
+    bits = PRECISION_BITS[spec.hardware.precision]
+    workload = space.workload(genotype, batch_size=spec.hardware.batch_size).with_compression(
+        math=NumberFormat.parse(spec.hardware.precision), weight_bits=bits, act_bits=bits
+    )
+    cost = evaluate(workload, hardware)
+    if cost.unsupported.any():
+        layers = ", ".join(workload.name[cost.unsupported][:3])
+        raise CandidateError(f"hardware {hardware_name!r} cannot run layers {layers}")
+
+    metrics: dict[str, Any] = {**space.describe_genotype(genotype), "hardware": hardware_name}
+    metrics.update(
+        latency_s=float(cost.latency_s[0]),
+        energy_j=float(cost.energy_j[0]),
+        area_mm2=float(cost.area_mm2),
+        macs=int(workload.macs.sum()),
+        params=int(workload.params.sum()),
+        weight_bytes=float(workload.weight_bytes.sum()),
+        n_layers=len(workload),
+    )
+    for level, joules in cost.energy_by_level_j.items():
+        metrics[f"energy_{level}_j"] = float(joules[0])
+    for bound in ("compute", "memory", "launch"):
+        share = cost.layer_latency_s[cost.layer_bound == bound].sum() / cost.latency_s[0]
+        metrics[f"latency_{bound}_bound_fraction"] = float(share)
+    metrics.update(_accuracy(spec, space, genotype, metrics, trial_number))
+
+    for objective in spec.objectives:
+        value = metrics[objective.metric]
+        if not math.isfinite(value):
+            raise CandidateError(f"objective {objective.metric!r} is {value} for this candidate")
+    metrics["eval_time_s"] = time.perf_counter() - started
+    return metrics
+
+
+def _accuracy(
+    spec: StudySpec, space: SearchSpace, genotype: Any, labels: Mapping[str, Any], trial_number: int
+) -> dict[str, float]:
+    if spec.accuracy.source == "oracle":
+        return _nb201_table().metrics(int(labels["arch_index"]), spec.space.dataset)
+    import torch
+
+    from nas.proxies import get_proxy
+
+    torch.manual_seed(trial_seed(spec.study.seed, trial_number))
+    module = space.build(genotype)
+    inputs = torch.zeros((1, *space.input_shape()))
+    return {"log_synflow": get_proxy("synflow").score(module, inputs)}
+
+
+@functools.lru_cache(maxsize=8)
+def _space_cached(name: str, dataset: str) -> SearchSpace:
+    from search_spaces import get_space
+
+    return get_space(name, dataset=dataset)
+
+
+def _space(spec: StudySpec) -> SearchSpace:
+    return _space_cached(spec.space.name, spec.space.dataset)
+
+
+@functools.lru_cache(maxsize=32)
+def _hardware(name: str) -> HardwareConfig:
+    return load_hardware(name)
+
+
+@functools.lru_cache(maxsize=1)
+def _nb201_table():
+    from nas._nb201_table import NB201AccuracyTable
+
+    return NB201AccuracyTable()

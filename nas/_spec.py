@@ -1,0 +1,224 @@
+"""The study spec: a TOML file that says what to search, on what hardware, for which objectives.
+
+Validated when it is loaded: a wrong field gives one line that names it, the bad
+value and what is allowed (:class:`StudySpecError`). The objective metrics a study
+may use depend on its accuracy source, so a typo in a metric name is caught before
+any trial runs.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cost_models import HardwareSpecError, NumberFormat, load_hardware
+from search_spaces import get_space, list_spaces
+
+PRECISION_BITS = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
+"""Storage bits of weights and activations for each arithmetic format."""
+
+COST_METRICS = {
+    "latency_s": "end-to-end latency of one batch, seconds",
+    "energy_j": "energy of one batch, joules",
+    "area_mm2": "silicon area of the hardware, mm²",
+    "macs": "multiply-accumulates of one batch",
+    "params": "trainable parameters",
+    "weight_bytes": "bytes of the weights at their bit-width",
+}
+ACCURACY_METRICS = {
+    "oracle": {
+        "accuracy_valid_pct": "NAS-Bench-201 validation accuracy after 200 epochs, %",
+        "accuracy_test_pct": "NAS-Bench-201 test accuracy after 200 epochs, %",
+    },
+    "synflow": {"log_synflow": "natural log of the synflow score (Tanaka et al. 2020), unitless"},
+}
+
+
+class StudySpecError(ValueError):
+    """A study file is malformed; the message is one line naming the field and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StudySection(_Strict):
+    """``[study]``: identity, budget and sampler."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    n_trials: int = Field(gt=0)
+    seed: int = 0
+    sampler: Literal["nsga2", "tpe", "random"] = "nsga2"
+    population_size: int = Field(default=50, ge=2)
+    storage: str | None = None
+
+
+class SpaceSection(_Strict):
+    """``[space]``: which search space, with its options."""
+
+    name: str
+    dataset: Literal["cifar10", "cifar100", "imagenet16"] = "cifar10"
+
+    @field_validator("name")
+    @classmethod
+    def _known_space(cls, name: str) -> str:
+        if name not in list_spaces():
+            raise ValueError(f"unknown space {name!r}; choose from {', '.join(list_spaces())}")
+        return name
+
+
+class AccuracySection(_Strict):
+    """``[accuracy]``: where the accuracy objective comes from."""
+
+    source: Literal["oracle", "synflow"] = "oracle"
+
+
+class HardwareSection(_Strict):
+    """``[hardware]``: presets (searched as a categorical when several), precision, batch."""
+
+    presets: list[str] = Field(min_length=1)
+    precision: str = "fp16"
+    batch_size: int = Field(default=1, gt=0)
+
+    @field_validator("presets")
+    @classmethod
+    def _known_presets(cls, presets: list[str]) -> list[str]:
+        for preset in presets:
+            try:
+                load_hardware(preset)
+            except HardwareSpecError as error:
+                raise ValueError(str(error)) from None
+        if len(set(presets)) != len(presets):
+            raise ValueError("presets are listed twice; list each once")
+        return presets
+
+    @field_validator("precision")
+    @classmethod
+    def _known_precision(cls, precision: str) -> str:
+        if precision not in PRECISION_BITS:
+            raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_BITS)}")
+        NumberFormat.parse(precision)
+        return precision
+
+
+class Objective(_Strict):
+    """``[[objectives]]``: a metric and whether to maximise or minimise it."""
+
+    metric: str
+    direction: Literal["minimize", "maximize"]
+
+
+class Constraint(_Strict):
+    """``[[constraints]]``: a bound a feasible candidate must meet, e.g. ``latency_s <= 0.002``."""
+
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Constraint:
+        if (self.max is None) == (self.min is None):
+            raise ValueError(f"constraint on {self.metric!r} needs exactly one of 'max' or 'min'")
+        return self
+
+    @property
+    def key(self) -> str:
+        """Name of the constraint on a trial, e.g. ``latency_s_max``."""
+        return f"{self.metric}_{'max' if self.max is not None else 'min'}"
+
+    def violation(self, value: float) -> float:
+        """How far ``value`` is outside the bound (<= 0 when satisfied), as Optuna expects."""
+        return value - self.max if self.max is not None else self.min - value
+
+
+class StudySpec(_Strict):
+    """A whole study file. Load it with :func:`load_spec`.
+
+    Example:
+        >>> spec = load_spec("studies/quickstart.toml")
+        >>> spec.study.name
+        'quickstart'
+    """
+
+    study: StudySection
+    space: SpaceSection
+    accuracy: AccuracySection = AccuracySection()
+    hardware: HardwareSection
+    objectives: list[Objective] = Field(min_length=1)
+    constraints: list[Constraint] = []
+
+    @model_validator(mode="after")
+    def _metrics_exist(self) -> StudySpec:
+        allowed = self.available_metrics()
+        for label, items in (("objectives", self.objectives), ("constraints", self.constraints)):
+            for i, item in enumerate(items):
+                if item.metric not in allowed:
+                    raise ValueError(
+                        f"{label}[{i}].metric {item.metric!r} is not produced with accuracy source "
+                        f"{self.accuracy.source!r}; choose from {', '.join(sorted(allowed))}"
+                    )
+        metrics = [o.metric for o in self.objectives]
+        if len(set(metrics)) != len(metrics):
+            raise ValueError("objectives name the same metric twice")
+        if self.accuracy.source == "oracle" and self.space.name != "nb201":
+            raise ValueError("accuracy.source 'oracle' needs a benchmark table; only space 'nb201' has one")
+        return self
+
+    def available_metrics(self) -> dict[str, str]:
+        """Metric names this spec's trials produce, with a description including units."""
+        return {**COST_METRICS, **ACCURACY_METRICS[self.accuracy.source]}
+
+    @property
+    def directions(self) -> list[str]:
+        """Optuna directions, in objective order."""
+        return [o.direction for o in self.objectives]
+
+    def make_space(self):
+        """The configured :class:`~search_spaces.SearchSpace`."""
+        return get_space(self.space.name, dataset=self.space.dataset)
+
+    def to_json(self) -> str:
+        """The spec as a JSON string (what results datasets store in their attrs)."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and validate a study TOML file.
+
+    Raises:
+        StudySpecError: One line naming the file, the field and the fix.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise StudySpecError(f"{path}: no such study file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise StudySpecError(f"{path}: not valid TOML ({error})") from None
+    return parse_spec(data, origin=str(path))
+
+
+def parse_spec(data: dict, *, origin: str = "<spec>") -> StudySpec:
+    """Validate an already parsed study table (see :func:`load_spec`)."""
+    try:
+        return StudySpec.model_validate(data)
+    except pydantic.ValidationError as error:
+        raise StudySpecError(f"{origin}: {_first_error(error)}") from None
+
+
+def _first_error(error: pydantic.ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field; remove it or check its spelling"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    elif "input" in first and first["type"] not in ("value_error",):
+        message = f"{message} (got {first['input']!r})"
+    return f"{where}: {message}" if where else message
