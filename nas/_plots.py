@@ -56,22 +56,7 @@ def pareto_figure(
                 text=_hover(subset, names), hoverinfo="text",
             ))
     if front.sizes.get("trial", 0):
-        order = np.argsort(front[x].values)
-        colour_values = front[color].values[order]
-        numeric = np.issubdtype(colour_values.dtype, np.number)
-        marker = {"size": 10, "line": {"width": 1, "color": "black"}}
-        if numeric:
-            marker.update(color=colour_values, colorscale="Viridis", showscale=True,
-                          colorbar={"title": _axis_title(color)})
-            traces = [(None, marker, order)]
-        else:
-            traces = [(str(label), marker, order[colour_values == label]) for label in np.unique(colour_values)]
-        for label, style, rows in traces:
-            figure.add_trace(go.Scatter(
-                x=front[x].values[rows], y=front[y].values[rows], mode="markers",
-                name=f"Pareto front{'' if label is None else f' ({label})'}", marker=style,
-                text=_hover(front.isel(trial=rows), names), hoverinfo="text",
-            ))
+        _add_front(figure, front, x, y, color, names)
     figure.update_layout(
         title=f"{dataset.attrs['study_name']}: {done.sizes.get('trial', 0)} completed trials, "
               f"{front.sizes.get('trial', 0)} on the Pareto front",
@@ -81,6 +66,29 @@ def pareto_figure(
         legend={"orientation": "h", "y": -0.15},
     )
     return figure
+
+
+_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "star", "hexagon", "pentagon")
+
+
+def _add_front(figure: go.Figure, front: xr.Dataset, x: str, y: str, color: str, metrics: list[str]) -> None:
+    """One trace per hardware (its own marker symbol), coloured by ``color`` on a shared scale."""
+    colour_values = front[color].values
+    numeric = np.issubdtype(colour_values.dtype, np.number)
+    hardware = front["hardware"].values if "hardware" in front.coords else np.array(["front"] * len(colour_values))
+    groups = np.unique(hardware)
+    for i, label in enumerate(groups):
+        rows = np.flatnonzero(hardware == label)
+        rows = rows[np.argsort(front[x].values[rows])]
+        marker = {"size": 11, "symbol": _SYMBOLS[i % len(_SYMBOLS)], "line": {"width": 1, "color": "black"}}
+        if numeric:
+            marker.update(color=colour_values[rows], colorscale="Viridis", cmin=np.nanmin(colour_values),
+                          cmax=np.nanmax(colour_values), showscale=i == 0, colorbar={"title": _axis_title(color)})
+        suffix = f" ({label})" if len(groups) > 1 else ""
+        figure.add_trace(go.Scatter(
+            x=front[x].values[rows], y=front[y].values[rows], mode="markers", name=f"Pareto front{suffix}",
+            marker=marker, text=_hover(front.isel(trial=rows), metrics), hoverinfo="text",
+        ))
 
 
 def write_html(figure: go.Figure, path: str | Path) -> Path:

@@ -1,7 +1,6 @@
 """`nas search --scheduler`: a real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 from nas import load_dataset
 
 REPO = Path(__file__).parents[1]
-pytestmark = pytest.mark.skipif(shutil.which("dask") is None, reason="the `dask` command is not installed")
+DASK = [sys.executable, "-m", "dask"]
 
 
 def free_port() -> int:
@@ -29,12 +28,12 @@ def dask_cluster():
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     processes = [subprocess.Popen(
-        ["dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        [*DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )]
     for _ in range(2):
         processes.append(subprocess.Popen(
-            ["dask", "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
+            [*DASK, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
              "--host", "127.0.0.1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO,
         ))
