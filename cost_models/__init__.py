@@ -22,6 +22,9 @@ from cost_models._hardware import (
     load_hardware,
     register_family,
 )
+from cost_models._sparse_engine import SparseEngineConfig, SparseEngineModel
+from cost_models._systolic import SystolicArrayModel, SystolicConfig
+from cost_models._technology import NodeScaling, Technology, node_scaling, technology
 from cost_models._workload import (
     MAC_KINDS,
     LayerKind,
@@ -32,6 +35,8 @@ from cost_models._workload import (
 )
 
 register_family(GPUConfig, GPURooflineModel())
+register_family(SystolicConfig, SystolicArrayModel())
+register_family(SparseEngineConfig, SparseEngineModel())
 
 __all__ = [
     "BOUNDS",
@@ -44,13 +49,21 @@ __all__ = [
     "HardwareConfig",
     "HardwareSpecError",
     "LayerKind",
+    "NodeScaling",
     "NumberFormat",
+    "SparseEngineConfig",
+    "SparseEngineModel",
     "SparsityPattern",
+    "SystolicArrayModel",
+    "SystolicConfig",
+    "Technology",
     "Workload",
     "WorkloadBuilder",
     "cost_model_for",
     "evaluate",
     "list_presets",
     "load_hardware",
+    "node_scaling",
     "register_family",
+    "technology",
 ]

@@ -1,0 +1,345 @@
+"""An EIE-like sparse engine: compressed sparse columns spread over PEs, zero weights and activations skipped.
+
+EIE (Han et al., "EIE: Efficient Inference Engine on Compressed Deep Neural Network",
+ISCA 2016) computes ``b = ReLU(W a)``. Row ``i`` of ``W`` lives in PE ``i mod N``; each PE
+stores its slice of every column in compressed sparse column form: per kept weight an
+entry of a ``weight_index_bits`` codebook index (weight sharing) and a
+``relative_index_bits`` count of zeros since the previous entry, plus 16-bit column
+pointers. A central unit finds the non-zero input activations and broadcasts each one
+(one per cycle) to all PEs, which queue it (``activation_queue_depth``) and walk their
+entries of that column, one MAC per cycle.
+
+Mapping: a linear layer is ``N`` matrix-vector products of ``W`` (``K x C``). A
+convolution, with ``conv_mapping = "im2col"``, is ``N*P*Q`` products per group of the
+``K/G x (C/G*R*S)`` matrix with the im2col input vector (weights are stored once and
+re-read for every output position; the input feature map, if it does not fit the PE
+activation registers, streams from DRAM once per output position and tap). With
+``"unsupported"`` convolutions are reported unsupported (NaN). In general the layer is
+``G`` block-diagonal matrices of ``No = K/G`` rows and ``Kr = C/G*R*S`` columns.
+
+Padding: a run of more than ``2**b - 1`` zeros (``b = relative_index_bits``) needs a
+filler zero entry. With weights non-zero independently with probability ``d`` and
+``r = (1-d)**(2**b)``, the expected fillers in a PE's slice of ``n`` rows of a column are::
+
+    pad(n) = d * sum_{j=1..J} r**j * (n - j*2**b),   J = floor((n - 1) / 2**b)
+
+(a non-zero at position ``t`` after ``L`` zeros needs ``floor(L / 2**b)`` fillers and
+``P(L >= j 2**b) = r**j`` while ``j 2**b <= t``), summed in closed form.
+
+Load balance: the layer's time is set by the busiest PE, not the average. A PE spends
+``Y = max(1, X)`` cycles on a broadcast activation, where ``X`` is its non-zeros plus
+fillers in that column (a PE with none still pops the activation and reads its two
+pointers). With ``nnz ~ Binomial(n, d)``, ``p0 = (1-d)**n``::
+
+    E[Y] = n d + pad(n) + p0,   Var[Y] = n d (1-d) + p0 (1 - p0) - 2 n d p0
+
+Over ``S`` broadcasts the busiest of ``k`` equally loaded PEs with unbounded queues takes
+``S E[Y] + e_k sqrt(S Var[Y])`` (normal approximation of the maximum of ``k`` totals,
+``e_k`` the expected maximum of ``k`` standard normals). A queue of depth ``Q`` bounds how
+far PEs drift apart (EIE's Fig. 8: load-balance efficiency rises with queue depth and
+saturates near 8). After ``t`` broadcasts the leading PE is about ``e_k sqrt(t Var[Y])``
+cycles ahead of the mean; the queue caps that lead at ``Q E[Y]``, which it reaches every
+``(Q E[Y])**2 / (e_k**2 Var[Y])`` broadcasts, so the broadcaster stalls for about
+``c e_k**2 Var[Y] / (Q E[Y])`` cycles per broadcast::
+
+    busiest = S E[Y] + e_k sqrt(S Var[Y]) + c e_k**2 S Var[Y] / (Q E[Y]),   c = 0.3
+
+``c`` is fitted to a cycle simulation of the broadcast and queues
+(``tests/test_sparse_engine_model.py``): for 16 to 1024 PEs, 4 to 64 rows per PE and queue
+depths 1 to 32 the model is within 3 % of it (1 % on AlexNet FC6's shape at depth 8),
+except for very sparse slices (about one non-zero per PE and column) at depths 1 and 2,
+where it is up to 16 % low.
+
+PEs holding ``ceil(No/N)`` rows and those holding one fewer are two such groups; the
+busier group sets the time. ``S = A * n_busy / P_used`` broadcasts reach each PE, with
+``A = N*P*Q * G * Kr * act_density`` non-zero activations, ``n_busy = min(No, N)`` PEs per
+column and ``P_used = min(N, G*No)`` PEs holding any rows. The broadcast itself is one
+activation per cycle (``A`` cycles per output pass; a PE's destination registers hold
+``activation_entries_per_pe`` outputs, more rows need more passes) and finding the
+non-zeros scans ``N`` inputs per cycle. The layer takes the largest of the three.
+
+Memory: the network's compressed weights (entries and pointers) stay in the PEs' SRAM
+when all of them fit (loaded once, no DRAM traffic per inference); otherwise every layer
+streams its compressed weights from DRAM. Input and output vectors live in the PE
+activation registers (``N * activation_entries_per_pe`` entries each) when they fit, else
+they go through DRAM. Latency is ``max(compute, DRAM bytes / bandwidth)``.
+
+Operands: a layer runs only if its weights are shared into at most ``2**weight_index_bits``
+values (``weight_bits <= weight_index_bits``) and its activations fit the
+``mac_bits``-wide fixed-point datapath; narrower activations gain nothing.
+
+Weight-free layers: a 1-input elementwise layer (ReLU) and inference batch norm (an affine,
+assumed folded into the preceding layer's weights and bias) run in the PEs' write-back at
+``N`` elements per cycle. Pooling and multi-input elementwise layers have no datapath in
+EIE and are reported unsupported (NaN).
+
+Energy (levels ``mac``, ``register_file``, ``buffer``, ``dram``): every entry walked,
+fillers included, is a ``mac_bits`` MAC; per entry a codebook read and an accumulator read
+and write, per broadcast reaching a PE a queue write and read, at register-file energy;
+sparse-matrix SRAM reads per entry and two pointer reads per broadcast and PE at the SRAM
+size rule; DRAM bytes at DRAM energy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from cost_models._cost import Cost, CostModel, HardwareConfig
+from cost_models._spec_fields import SpecFields
+from cost_models._systolic import gemm_dims
+from cost_models._technology import technology
+from cost_models._workload import LayerKind, Workload
+
+CONV_MAPPINGS = ("im2col", "unsupported")
+
+_QUEUE_STALL = 0.3
+"""``c`` of the queue-stall term, fitted to a cycle simulation of EIE's queues (module docstring)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SparseEngineConfig(HardwareConfig):
+    """An EIE-like sparse matrix-vector engine; loaded from a ``family = "sparse"`` preset.
+
+    Args:
+        name: Configuration name.
+        source: Paper or datasheet the numbers come from.
+        n_pes: Processing elements.
+        clock_mhz: Clock, in MHz.
+        sparse_matrix_sram_bytes_per_pe: SRAM per PE for the compressed weight entries.
+        pointer_sram_bytes_per_pe: SRAM per PE for the column pointers.
+        pointer_bits: Width of a column pointer, in bits.
+        activation_entries_per_pe: Source (and destination) activation registers per PE.
+        relative_index_bits: Bits of the zero-run count stored with each entry.
+        weight_index_bits: Bits of the shared-weight codebook index stored with each entry.
+        mac_bits: Width of the fixed-point datapath (activations, codebook values), in bits.
+        activation_queue_depth: Depth of each PE's activation queue.
+        conv_mapping: ``"im2col"`` (lower convolutions to matrix-vector) or ``"unsupported"``.
+        offchip_bandwidth_gb_s: DRAM bandwidth, in GB/s.
+        process_node_nm: Process node, in nm.
+
+    Example:
+        >>> from cost_models import load_hardware
+        >>> eie = load_hardware("eie")
+        >>> eie.n_pes, round(eie.peak_ops_per_s / 1e9, 1)
+        (64, 102.4)
+    """
+
+    family: ClassVar[str] = "sparse"
+    name: str
+    source: str
+    n_pes: int
+    clock_mhz: float
+    sparse_matrix_sram_bytes_per_pe: int
+    pointer_sram_bytes_per_pe: int
+    pointer_bits: int
+    activation_entries_per_pe: int
+    relative_index_bits: int
+    weight_index_bits: int
+    mac_bits: int
+    activation_queue_depth: int
+    conv_mapping: str
+    offchip_bandwidth_gb_s: float
+    process_node_nm: float
+
+    @property
+    def peak_ops_per_s(self) -> float:
+        """Peak rate on the compressed model: 2 ops (multiply, add) per PE per cycle."""
+        return 2.0 * self.n_pes * self.clock_mhz * 1e6
+
+    @classmethod
+    def from_mapping(cls, data: dict, *, origin: str) -> SparseEngineConfig:
+        fields = SpecFields(data, origin=origin, allowed=[f.name for f in dataclasses.fields(cls)])
+        return cls(
+            name=fields.string("name"),
+            source=fields.string("source"),
+            n_pes=fields.integer("n_pes"),
+            clock_mhz=fields.number("clock_mhz"),
+            sparse_matrix_sram_bytes_per_pe=fields.integer("sparse_matrix_sram_bytes_per_pe"),
+            pointer_sram_bytes_per_pe=fields.integer("pointer_sram_bytes_per_pe"),
+            pointer_bits=fields.integer("pointer_bits", maximum=64, default=16),
+            activation_entries_per_pe=fields.integer("activation_entries_per_pe"),
+            relative_index_bits=fields.integer("relative_index_bits", maximum=16),
+            weight_index_bits=fields.integer("weight_index_bits", maximum=16),
+            mac_bits=fields.integer("mac_bits", maximum=64),
+            activation_queue_depth=fields.integer("activation_queue_depth"),
+            conv_mapping=fields.choice("conv_mapping", CONV_MAPPINGS, default="im2col"),
+            offchip_bandwidth_gb_s=fields.number("offchip_bandwidth_gb_s"),
+            process_node_nm=fields.process_node(),
+        )
+
+
+def expected_padding(rows: np.ndarray, density: np.ndarray, index_bits: int) -> np.ndarray:
+    """Expected filler entries in one PE's slice of ``rows`` rows of a column (closed form of ``pad(n)``).
+
+    Args:
+        rows: Rows of the column held by the PE (``n``, may be fractional on average).
+        density: Probability that a weight is non-zero (``d``).
+        index_bits: Relative-index width ``b``; a run of ``2**b`` zeros needs a filler.
+    """
+    span = 2.0**index_bits
+    rows = np.asarray(rows, dtype=np.float64)
+    density = np.asarray(density, dtype=np.float64)
+    j_max = np.floor(np.maximum(rows - 1.0, 0.0) / span)
+    r = (1.0 - density) ** span
+    one_minus = 1.0 - r
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_j = r**j_max
+        sum_r = np.where(one_minus > 1e-12, r * (1.0 - r_j) / one_minus, j_max)
+        sum_jr = np.where(one_minus > 1e-12,
+                          r * (1.0 - (j_max + 1.0) * r_j + j_max * r_j * r) / one_minus**2,
+                          j_max * (j_max + 1.0) / 2.0)
+    return np.maximum(density * (rows * sum_r - span * sum_jr), 0.0)
+
+
+@functools.lru_cache(maxsize=16)
+def _expected_max_table(n: int) -> np.ndarray:
+    """``e_k``, the expected maximum of ``k`` i.i.d. standard normals, for ``k = 0..n`` (``e_0 = e_1 = 0``)."""
+    x = np.linspace(-9.0, 9.0, 1801)
+    cdf = 0.5 * (1.0 + np.array([math.erf(v / math.sqrt(2.0)) for v in x]))
+    k = np.arange(n + 1, dtype=np.float64)[:, None]
+    # E[max] = integral of x d(Phi(x)^k); Phi^k as exp(k log Phi) to stay finite.
+    cdf_k = np.exp(k * np.log(np.maximum(cdf, 1e-300)))
+    table = np.trapezoid(x * np.gradient(cdf_k, x, axis=1), x, axis=1)
+    table[:2] = 0.0
+    return table
+
+
+class SparseEngineModel(CostModel):
+    """Cost a workload on a :class:`SparseEngineConfig` (equations in the module docstring).
+
+    Example:
+        >>> from cost_models import NumberFormat, WorkloadBuilder, evaluate
+        >>> b = WorkloadBuilder(batch_size=1)
+        >>> b.linear("fc6", c=9216, k=4096)
+        >>> wl = b.build().with_compression(weight_density=0.09, weight_bits=4, act_bits=16,
+        ...                                 act_density=0.351, math=NumberFormat.INT8)
+        >>> cost = evaluate(wl, "eie")
+        >>> bool(20e-6 < cost.latency_s[0] < 40e-6)
+        True
+    """
+
+    family: ClassVar[str] = "sparse"
+
+    def evaluate(self, workload: Workload, hardware: HardwareConfig) -> Cost:
+        if not isinstance(hardware, SparseEngineConfig):
+            raise TypeError(f"SparseEngineModel costs SparseEngineConfig, not {type(hardware).__name__}")
+        hw = hardware
+        tech = technology(hw.process_node_nm)
+        kind = workload.kind
+        pes = hw.n_pes
+        is_conv = np.isin(kind, (LayerKind.CONV, LayerKind.DEPTHWISE_CONV))
+        is_mac = (kind == LayerKind.LINEAR) | (is_conv & (hw.conv_mapping == "im2col"))
+        single_input = workload.input_elems == workload.output_elems
+        is_writeback = ((kind == LayerKind.ELEMENTWISE) & single_input) | (kind == LayerKind.NORM)
+        fits_datapath = (workload.weight_bits <= hw.weight_index_bits) & (workload.act_bits <= hw.mac_bits)
+        supported = (is_mac & fits_datapath) | (is_writeback & (workload.act_bits <= hw.mac_bits))
+
+        groups, m, k_red, n_out = gemm_dims(workload)
+        d = workload.weight_density
+        n_busy = np.minimum(n_out, pes)
+        p_used = np.minimum(pes, groups * n_out)
+        active = m * groups * k_red * workload.act_density
+        per_pe = active * n_busy / p_used
+        rows_hi = np.ceil(n_out / n_busy)
+        count_hi = n_out - n_busy * (rows_hi - 1.0)
+        busiest = np.maximum(
+            _group_load(rows_hi, count_hi * p_used / n_busy, per_pe, d, hw),
+            _group_load(rows_hi - 1.0, (n_busy - count_hi) * p_used / n_busy, per_pe, d, hw),
+        )
+        passes = np.ceil(rows_hi / hw.activation_entries_per_pe)
+        scan = m * groups * k_red / pes * passes
+        mac_cycles = np.maximum.reduce([busiest, active * passes, scan])
+        cycles = np.where(is_mac, mac_cycles, np.ceil(workload.output_elems / pes))
+        compute_s = cycles / (hw.clock_mhz * 1e6)
+
+        col_entries = n_out * d + n_busy * expected_padding(n_out / n_busy, d, hw.relative_index_bits)
+        entries_walked = active * col_entries
+        entry_bits = hw.relative_index_bits + hw.weight_index_bits
+        spmat_bytes = groups * k_red * col_entries * entry_bits / 8.0
+        pointer_bytes = (groups * k_red * n_busy + p_used) * hw.pointer_bits / 8.0
+        dram_weights = np.where(is_mac, _streamed_weight_bytes(workload, is_mac & supported, spmat_bytes,
+                                                               pointer_bytes, hw), 0.0)
+
+        act_bytes = hw.mac_bits / 8.0
+        capacity = pes * hw.activation_entries_per_pe
+        input_spills = workload.input_elems / workload.n > capacity
+        output_spills = workload.output_elems / workload.n > capacity
+        streamed_inputs = np.where(is_conv, m * groups * k_red, workload.input_elems) * passes
+        dram_inputs = np.where(input_spills, np.where(is_mac, streamed_inputs, workload.input_elems), 0.0)
+        dram_bytes = dram_weights + (dram_inputs + np.where(output_spills, workload.output_elems, 0.0)) * act_bytes
+        memory_s = dram_bytes / (hw.offchip_bandwidth_gb_s * 1e9)
+
+        broadcasts_reaching_pes = active * n_busy * passes
+        rf_bits = np.where(is_mac, entries_walked * 3 * hw.mac_bits + broadcasts_reaching_pes * 2 * hw.mac_bits,
+                           workload.output_elems * 2 * hw.mac_bits)
+        spmat_bits = np.where(is_mac, entries_walked * entry_bits, 0.0) + 8 * dram_weights
+        pointer_bits = np.where(is_mac, broadcasts_reaching_pes * 2 * hw.pointer_bits, 0.0)
+        mac_pj = tech.int_mac_energy_pj(hw.mac_bits, hw.mac_bits)
+        energy = {
+            "mac": np.where(is_mac, entries_walked * mac_pj, workload.ops * tech.int_add_energy_pj(hw.mac_bits)),
+            "register_file": rf_bits * tech.register_file_pj_per_bit,
+            "buffer": spmat_bits * tech.sram_pj_per_bit(hw.sparse_matrix_sram_bytes_per_pe)
+            + pointer_bits * tech.sram_pj_per_bit(hw.pointer_sram_bytes_per_pe),
+            "dram": 8 * dram_bytes * tech.dram_pj_per_bit,
+        }
+
+        nan = np.where(supported, 1.0, np.nan)
+        useful = workload.macs * d * workload.act_density
+        bound = np.where(supported, np.where(compute_s >= memory_s, "compute", "memory"), "unsupported")
+        return Cost(
+            hardware=hw.name,
+            workload=workload,
+            layer_latency_s=np.maximum(compute_s, memory_s) * nan,
+            layer_energy_by_level_j={level: e * 1e-12 * nan for level, e in energy.items()},
+            layer_bound=bound.astype(object),
+            layer_detail={
+                "compute_s": compute_s * nan,
+                "memory_s": memory_s * nan,
+                "cycles": cycles * nan,
+                "busiest_pe_cycles": np.where(is_mac, busiest, np.nan) * nan,
+                "mean_pe_cycles": np.where(is_mac, entries_walked / p_used, np.nan) * nan,
+                "utilization": np.where(is_mac, useful / (cycles * pes), np.nan) * nan,
+                "entries": np.where(is_mac, groups * k_red * col_entries, np.nan) * nan,
+                "dram_bytes": dram_bytes * nan,
+                "buffer_bytes": (spmat_bits + pointer_bits) / 8.0 * nan,
+                "register_file_bytes": rf_bits / 8.0 * nan,
+            },
+            area_mm2=_area_mm2(hw),
+            energy_method=f"{tech.describe()}; EIE-like CSC engine, busiest-PE load (Han et al., ISCA 2016)",
+        )
+
+
+def _group_load(rows: np.ndarray, pes: np.ndarray, broadcasts: np.ndarray, density: np.ndarray,
+                hw: SparseEngineConfig) -> np.ndarray:
+    """Expected cycles of the busiest of ``pes`` PEs that each hold ``rows`` rows of every column."""
+    p0 = (1.0 - density) ** rows
+    nnz = rows * density
+    mean = nnz + expected_padding(rows, density, hw.relative_index_bits) + p0
+    var = np.maximum(nnz * (1.0 - density) + p0 * (1.0 - p0) - 2.0 * nnz * p0, 0.0)
+    e_max = _expected_max_table(hw.n_pes)[np.clip(np.round(pes).astype(np.int64), 0, hw.n_pes)]
+    stalls = _QUEUE_STALL * e_max**2 * broadcasts * var / (hw.activation_queue_depth * mean)
+    load = broadcasts * mean + e_max * np.sqrt(broadcasts * var) + stalls
+    return np.where((rows > 0) & (pes >= 0.5), load, 0.0)
+
+
+def _streamed_weight_bytes(workload: Workload, on_engine: np.ndarray, spmat_bytes: np.ndarray,
+                           pointer_bytes: np.ndarray, hw: SparseEngineConfig) -> np.ndarray:
+    """Compressed weight bytes each layer reads from DRAM: 0 when its network fits the PE SRAMs."""
+    spmat_total = workload.per_network(np.where(on_engine, spmat_bytes, 0.0))[workload.network]
+    pointer_total = workload.per_network(np.where(on_engine, pointer_bytes, 0.0))[workload.network]
+    resident = (spmat_total <= hw.n_pes * hw.sparse_matrix_sram_bytes_per_pe) & \
+        (pointer_total <= hw.n_pes * hw.pointer_sram_bytes_per_pe)
+    return np.where(resident, 0.0, spmat_bytes + pointer_bytes)
+
+
+def _area_mm2(hw: SparseEngineConfig) -> float:
+    """PE arithmetic (one MAC each) and all SRAM, in mm² (no control or interconnect)."""
+    tech = technology(hw.process_node_nm)
+    sram = hw.sparse_matrix_sram_bytes_per_pe + hw.pointer_sram_bytes_per_pe + \
+        2 * hw.activation_entries_per_pe * hw.mac_bits / 8.0
+    return hw.n_pes * (tech.int_mac_area_um2(hw.mac_bits, hw.mac_bits) * 1e-6 + tech.sram_area_mm2(sram))

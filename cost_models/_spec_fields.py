@@ -1,0 +1,101 @@
+"""Read and validate the keys of a hardware table, failing with one line that names the key."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import NoReturn
+
+from cost_models._cost import HardwareSpecError
+from cost_models._technology import node_scaling
+
+_REQUIRED = object()
+
+
+class SpecFields:
+    """Typed access to a parsed TOML table; every error is a one-line :class:`HardwareSpecError`.
+
+    Args:
+        data: The table (``family`` already removed).
+        origin: Where it came from, prefixed to every message.
+        allowed: Every key the family knows; any other key is an error (catches typos).
+
+    Example:
+        >>> fields = SpecFields({"rows": 8}, origin="demo.toml", allowed={"rows"})
+        >>> fields.integer("rows")
+        8
+    """
+
+    def __init__(self, data: dict, *, origin: str, allowed: Collection[str]) -> None:
+        self.data = data
+        self.origin = origin
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            self.fail(unknown[0], f"is not a known key; allowed: {', '.join(sorted(allowed))}")
+
+    def fail(self, key: str, message: str) -> NoReturn:
+        """Raise the one-line error for ``key``."""
+        raise HardwareSpecError(f"{self.origin}: key {key!r} {message}")
+
+    def _get(self, key: str, default: object) -> object:
+        if key in self.data:
+            return self.data[key]
+        if default is _REQUIRED:
+            self.fail(key, "is missing")
+        return default
+
+    def string(self, key: str, default: object = _REQUIRED) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str) or not value:
+            self.fail(key, f"is {value!r}; give a non-empty string")
+        return value
+
+    def choice(self, key: str, choices: Collection[str], default: object = _REQUIRED) -> str:
+        value = self._get(key, default)
+        if value not in choices:
+            self.fail(key, f"is {value!r}; choose from {', '.join(choices)}")
+        return value
+
+    def boolean(self, key: str, default: object = _REQUIRED) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            self.fail(key, f"is {value!r}; give true or false")
+        return value
+
+    def integer(self, key: str, *, minimum: int = 1, maximum: int | None = None,
+                default: object = _REQUIRED) -> int:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum or \
+                (maximum is not None and value > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+            self.fail(key, f"is {value!r}; give an integer {bounds}")
+        return value
+
+    def number(self, key: str, *, positive: bool = True, default: object = _REQUIRED) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or \
+                (positive and value == 0):
+            self.fail(key, f"is {value!r}; give a number {'> 0' if positive else '>= 0'}")
+        return float(value)
+
+    def integer_list(self, key: str, *, minimum: int = 1, maximum: int = 64,
+                     default: object = _REQUIRED) -> tuple[int, ...]:
+        value = self._get(key, default)
+        if not isinstance(value, list) or not value or any(
+                isinstance(v, bool) or not isinstance(v, int) or not minimum <= v <= maximum for v in value):
+            self.fail(key, f"is {value!r}; give a non-empty list of integers in [{minimum}, {maximum}]")
+        return tuple(sorted(set(value)))
+
+    def choice_list(self, key: str, choices: Collection[str], default: object = _REQUIRED) -> tuple[str, ...]:
+        value = self._get(key, default)
+        if not isinstance(value, list) or any(v not in choices for v in value):
+            self.fail(key, f"is {value!r}; give a list drawn from {', '.join(choices)}")
+        return tuple(value)
+
+    def process_node(self, key: str = "process_node_nm") -> float:
+        """A process node the technology tables can scale to."""
+        value = self.number(key)
+        try:
+            node_scaling(value)
+        except ValueError as error:
+            self.fail(key, f"is {value:g}: {error}")
+        return value

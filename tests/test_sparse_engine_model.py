@@ -1,0 +1,220 @@
+"""EIE-like sparse engine: CSC padding, busiest-PE load, skipping zeros, unsupported layers, presets."""
+
+import dataclasses
+import math
+import tomllib
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from cost_models import (
+    PRESET_DIR,
+    HardwareSpecError,
+    NumberFormat,
+    SparseEngineConfig,
+    SparseEngineModel,
+    WorkloadBuilder,
+    load_hardware,
+)
+from cost_models._sparse_engine import _expected_max_table, expected_padding
+
+MODEL = SparseEngineModel()
+SHARED = {"weight_bits": 4, "act_bits": 16, "math": NumberFormat.INT8}
+
+
+@pytest.fixture(scope="module")
+def eie():
+    return load_hardware("eie")
+
+
+def fc(c, k, density, act_density, batch=1):
+    b = WorkloadBuilder(batch_size=batch)
+    b.linear("fc", c=c, k=k)
+    return b.build().with_compression(weight_density=density, act_density=act_density, **SHARED)
+
+
+fcs = st.builds(fc, st.integers(16, 4096), st.integers(1, 4096), st.floats(0.01, 1.0), st.floats(0.05, 1.0),
+                st.integers(1, 4))
+
+
+def test_eie_preset(eie):
+    assert isinstance(eie, SparseEngineConfig)
+    assert (eie.n_pes, eie.clock_mhz, eie.process_node_nm) == (64, 800, 45)
+    assert eie.sparse_matrix_sram_bytes_per_pe == 128 * 1024
+    assert eie.peak_ops_per_s == pytest.approx(102.4e9)
+    assert "Han" in eie.source
+
+
+def test_alexnet_fc6_is_near_the_paper(eie):
+    # EIE Table IV: Alex-6 (9216 x 4096, 9 % weights, 35.1 % activations) in 30.3 us.
+    cost = MODEL.evaluate(fc(9216, 4096, 0.09, 0.351), eie)
+    assert 25e-6 < cost.latency_s[0] < 36e-6
+    assert cost.layer_bound[0] == "compute"
+    # ~600 mW for 30 us is ~18 uJ.
+    assert 5e-6 < cost.energy_j[0] < 40e-6
+    detail = cost.layer_detail
+    assert detail["busiest_pe_cycles"][0] > detail["mean_pe_cycles"][0]
+
+
+def test_padding_formula_matches_sampling():
+    rng = np.random.default_rng(0)
+    for rows, density in ((64, 0.09), (200, 0.03), (16, 0.2), (40, 0.5)):
+        nonzero = rng.random((20_000, rows)) < density
+        fillers = np.zeros(len(nonzero))
+        for i, column in enumerate(nonzero):
+            positions = np.flatnonzero(column)
+            runs = np.diff(np.concatenate(([-1], positions))) - 1
+            fillers[i] = np.sum(runs // 16)
+        assert expected_padding(rows, density, 4) == pytest.approx(fillers.mean(), rel=0.05, abs=0.01)
+    assert expected_padding(16, 0.01, 4) == 0  # no run can exceed 15 in 16 rows
+
+
+def test_expected_maximum_of_normals():
+    table = _expected_max_table(64)
+    assert table[1] == 0
+    assert table[2] == pytest.approx(1 / math.sqrt(math.pi), rel=1e-3)
+    assert table[64] == pytest.approx(2.34, abs=0.01)  # Blom: Phi^-1((64 - 0.375) / 64.25) = 2.335
+    assert np.all(np.diff(table[1:]) > 0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(fcs)
+def test_busiest_pe_is_never_faster_than_the_average(wl):
+    detail = MODEL.evaluate(wl, load_hardware("eie")).layer_detail
+    assert detail["busiest_pe_cycles"][0] >= detail["mean_pe_cycles"][0] * (1 - 1e-9)
+    assert detail["cycles"][0] >= detail["busiest_pe_cycles"][0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(fcs, st.floats(0.05, 0.95))
+def test_sparser_weights_are_never_slower(wl, shrink):
+    hw = load_hardware("eie")
+    sparser = wl.with_compression(weight_density=wl.weight_density * shrink)
+    assert MODEL.evaluate(sparser, hw).latency_s[0] <= MODEL.evaluate(wl, hw).latency_s[0] * (1 + 1e-6)
+
+
+@settings(max_examples=80, deadline=None)
+@given(fcs, st.sampled_from([8, 16, 32, 64, 128, 256]), st.sampled_from([2, 4]))
+def test_more_pes_or_bandwidth_are_never_slower(wl, pes, factor):
+    hw = dataclasses.replace(load_hardware("eie"), n_pes=pes)
+    base = MODEL.evaluate(wl, hw)
+    more = MODEL.evaluate(wl, dataclasses.replace(hw, n_pes=pes * factor))
+    assert more.layer_detail["compute_s"][0] <= base.layer_detail["compute_s"][0] * (1 + 1e-6)
+    if more.layer_detail["dram_bytes"][0] == 0:
+        # Streamed weights are the exception: every PE stores its own column pointers, so
+        # more PEs stream slightly more bytes.
+        assert more.latency_s[0] <= base.latency_s[0] * (1 + 1e-6)
+    more_bw = dataclasses.replace(hw, offchip_bandwidth_gb_s=hw.offchip_bandwidth_gb_s * factor)
+    assert MODEL.evaluate(wl, more_bw).latency_s[0] <= base.latency_s[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(fcs)
+def test_energy_is_positive_by_level(wl):
+    cost = MODEL.evaluate(wl, load_hardware("eie"))
+    assert cost.energy_j[0] > 0
+    assert all(v[0] >= 0 for v in cost.layer_energy_by_level_j.values())
+    assert set(cost.layer_energy_by_level_j) == {"mac", "register_file", "buffer", "dram"}
+
+
+def test_zero_activations_are_skipped(eie):
+    dense_acts = MODEL.evaluate(fc(4096, 4096, 0.1, 1.0), eie).latency_s[0]
+    relu_acts = MODEL.evaluate(fc(4096, 4096, 0.1, 0.3), eie).latency_s[0]
+    assert relu_acts < 0.4 * dense_acts
+
+
+def test_weights_that_do_not_fit_stream_from_dram(eie):
+    # VGG-6 dense (25088 x 4096) at 4-bit shared weights: ~100 MB of entries >> 8 MB of SRAM.
+    big = MODEL.evaluate(fc(25088, 4096, 1.0, 0.2), eie)
+    assert big.layer_detail["dram_bytes"][0] > 25088 * 4096
+    assert big.layer_bound[0] == "memory"
+    assert big.energy_by_level_j["dram"][0] > 0
+    small = MODEL.evaluate(fc(1024, 1024, 0.1, 0.5), eie)
+    assert small.layer_detail["dram_bytes"][0] == 0
+
+
+def test_unsupported_layers_are_nan_not_zero(eie):
+    b = WorkloadBuilder(batch_size=1)
+    b.conv("conv", c=16, h=8, w=8, k=16, r=3, padding=1)
+    b.pool("pool", c=16, h=8, w=8, r=2, stride=2)
+    b.elementwise("add", c=16, h=4, w=4, inputs=2)
+    b.elementwise("relu", c=16, h=4, w=4)
+    b.linear("fc", c=256, k=10)
+    wl = b.build().with_compression(**SHARED)
+    cost = MODEL.evaluate(wl, eie)
+    assert cost.layer_bound.tolist() == ["compute", "unsupported", "unsupported", "compute", "compute"]
+    assert np.isnan(cost.layer_latency_s[1]) and np.isnan(cost.layer_energy_j[2])
+    assert np.isnan(cost.latency_s[0]) and np.isnan(cost.energy_j[0])
+    no_conv = MODEL.evaluate(wl, dataclasses.replace(eie, conv_mapping="unsupported"))
+    assert no_conv.layer_bound[0] == "unsupported"
+    # 8-bit weights do not fit a 4-bit shared-weight codebook; 32-bit activations not the datapath.
+    assert MODEL.evaluate(wl.with_compression(weight_bits=8), eie).layer_bound[0] == "unsupported"
+    assert MODEL.evaluate(wl.with_compression(act_bits=32), eie).layer_bound[4] == "unsupported"
+
+
+def test_depthwise_conv_is_broadcast_bound(eie):
+    b = WorkloadBuilder(batch_size=1)
+    b.conv("dw", c=64, h=14, w=14, k=64, r=3, padding=1, groups=64)
+    cost = MODEL.evaluate(b.build().with_compression(**SHARED), eie)
+    assert cost.layer_detail["utilization"][0] < 1 / 32
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(16, 2048), st.integers(16, 2048), st.floats(0.02, 1.0))
+def test_entries_cover_nonzeros(c, k, density):
+    cost = MODEL.evaluate(fc(c, k, density, 1.0), load_hardware("eie"))
+    assume(cost.layer_bound[0] != "unsupported")
+    assert cost.layer_detail["entries"][0] >= c * k * density * (1 - 1e-9)
+
+
+def test_presets_load_and_bad_keys_fail_in_one_line(tmp_path):
+    data = tomllib.loads((PRESET_DIR / "eie.toml").read_text())
+    for key, value, message in (
+        ("n_pes", 0, "'n_pes'"),
+        ("conv_mapping", "winograd", "'conv_mapping'"),
+        ("clock_mhz", -1, "'clock_mhz'"),
+        ("n_pe", 64, "'n_pe'"),
+    ):
+        bad = {**data, key: value}
+        path = tmp_path / "bad.toml"
+        path.write_text("\n".join(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"'
+                                  for k, v in bad.items()))
+        with pytest.raises(HardwareSpecError, match=message) as error:
+            load_hardware(path)
+        assert "\n" not in str(error.value)
+    missing = {k: v for k, v in data.items() if k not in ("mac_bits", "family")}
+    with pytest.raises(HardwareSpecError, match="'mac_bits' is missing"):
+        SparseEngineConfig.from_mapping({**missing, "name": "x"}, origin="x.toml")
+
+
+def _simulate_queues(active, rows, density, pes, depth, rng):
+    """Cycles of EIE's broadcast and per-PE activation queues on random CSC slices."""
+    nonzero = rng.random((active, pes, rows)) < density
+    run = np.zeros((active, pes))
+    fillers = np.zeros((active, pes))
+    for t in range(rows):
+        fillers += nonzero[..., t] * (run // 16)
+        run = np.where(nonzero[..., t], 0, run + 1)
+    work = np.maximum(nonzero.sum(axis=2) + fillers, 1)  # a PE pops every activation
+    start = np.zeros((active, pes))
+    finish = np.zeros(pes)
+    broadcast = -1.0
+    for j in range(active):
+        # One broadcast per cycle, and only when no queue is full.
+        broadcast = max(broadcast + 1, start[j - depth].max() if j >= depth else 0.0)
+        start[j] = np.maximum(broadcast, finish)
+        finish = start[j] + work[j]
+    return finish.max()
+
+
+@pytest.mark.parametrize("depth", [2, 8])
+def test_load_model_matches_a_cycle_simulation(eie, depth):
+    # AlexNet FC6's shape: 64 rows of each column per PE at 9 % density.
+    rng = np.random.default_rng(depth)
+    wl = fc(4096, 4096, 0.09, 0.375)
+    active = int(4096 * 0.375)
+    simulated = np.mean([_simulate_queues(active, 64, 0.09, 64, depth, rng) for _ in range(3)])
+    modelled = MODEL.evaluate(wl, dataclasses.replace(eie, activation_queue_depth=depth))
+    assert modelled.layer_detail["busiest_pe_cycles"][0] == pytest.approx(simulated, rel=0.04)

@@ -1,0 +1,244 @@
+"""Systolic-array (TPU-like) model: lowering, tiling, roofline bounds, energy, presets."""
+
+import dataclasses
+import tomllib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cost_models import (
+    PRESET_DIR,
+    HardwareSpecError,
+    NumberFormat,
+    SystolicArrayModel,
+    SystolicConfig,
+    WorkloadBuilder,
+    evaluate,
+    load_hardware,
+)
+
+MODEL = SystolicArrayModel()
+INT8 = {"weight_bits": 8, "act_bits": 8, "math": NumberFormat.INT8}
+
+
+@pytest.fixture(scope="module")
+def tpu():
+    return load_hardware("tpu_v1")
+
+
+def fc(batch, c, k):
+    b = WorkloadBuilder(batch_size=batch)
+    b.linear("fc", c=c, k=k, bias=False)
+    return b.build().with_compression(**INT8)
+
+
+def conv(batch, c, hw, k, r, stride, groups):
+    b = WorkloadBuilder(batch_size=batch)
+    b.conv("conv", c=c, h=hw, w=hw, k=k, r=r, stride=stride, padding=r // 2, groups=groups)
+    return b.build().with_compression(**INT8)
+
+
+layers = st.one_of(
+    st.builds(fc, st.integers(1, 64), st.integers(1, 2048), st.integers(1, 2048)),
+    st.builds(lambda n, g, cg, kg, hw, r, s: conv(n, g * cg, hw, g * kg, r, s, g),
+              st.integers(1, 4), st.sampled_from([1, 2, 4]), st.integers(1, 64), st.integers(1, 64),
+              st.integers(4, 32), st.sampled_from([1, 3, 5]), st.sampled_from([1, 2])),
+    st.builds(lambda n, c, hw, r: conv(n, c, hw, c, r, 1, c), st.integers(1, 4), st.integers(2, 256),
+              st.integers(4, 32), st.sampled_from([3, 5])),
+)
+arrays = st.builds(
+    lambda rows, cols, dataflow, buf, bw: dataclasses.replace(
+        load_hardware("tpu_v1"), rows=rows, cols=cols, dataflow=dataflow, activation_buffer_bytes=buf,
+        weight_buffer_bytes=buf // 8, accumulator_bytes=max(4 * cols * 64, 1 << 16), offchip_bandwidth_gb_s=bw),
+    st.sampled_from([8, 16, 32, 64, 128, 256]), st.sampled_from([8, 16, 32, 64, 128, 256]),
+    st.sampled_from(["weight_stationary", "output_stationary", "input_stationary"]),
+    st.sampled_from([1 << 12, 1 << 16, 1 << 20, 1 << 24]), st.sampled_from([8.0, 34.0, 600.0]),
+)
+
+
+def test_tpu_v1_preset(tpu):
+    assert tpu.family == "systolic"
+    assert tpu.peak_ops_per_s == pytest.approx(92e12, rel=0.01)
+    assert "Jouppi" in tpu.source
+    assert tpu.process_node_nm == 28
+
+
+def test_batch1_fc_is_weight_bandwidth_bound(tpu):
+    cost = MODEL.evaluate(fc(1, 4096, 4096), tpu)
+    assert cost.layer_bound.tolist() == ["memory"]
+    assert cost.latency_s[0] == pytest.approx(4096 * 4096 / 34e9)
+
+
+def test_ridge_point_near_1350_macs_per_weight_byte(tpu):
+    # A FC layer's intensity is its batch (MACs per weight byte at int8).
+    ridge = tpu.peak_ops_per_s / 2 / (tpu.offchip_bandwidth_gb_s * 1e9)
+    assert ridge == pytest.approx(1350, rel=0.01)
+    assert MODEL.evaluate(fc(256, 4096, 4096), tpu).layer_bound[0] == "memory"
+    assert MODEL.evaluate(fc(2048, 4096, 4096), tpu).layer_bound[0] == "compute"
+
+
+def test_256_cube_gemm_follows_scale_sim(tpu):
+    cost = MODEL.evaluate(fc(256, 256, 256), tpu)
+    detail = cost.layer_detail
+    # One fold: 2*rows + cols + T - 2 cycles (SCALE-Sim), at 700 MHz.
+    assert detail["cycles"][0] == 2 * 256 + 256 + 256 - 2
+    assert detail["utilization"][0] == pytest.approx(256 / 1022)
+    assert detail["compute_s"][0] == pytest.approx(1022 / 700e6)
+    # 64 KiB of weights at 34 GB/s take longer than the array: memory-bound.
+    assert cost.layer_bound[0] == "memory"
+
+
+def test_large_gemm_approaches_peak(tpu):
+    # Fill/drain (rows + cols - 2 per fold) is what keeps it below 1.
+    cost = MODEL.evaluate(fc(4096, 2048, 2048), tpu)
+    assert cost.layer_bound[0] == "compute"
+    assert 0.85 < cost.layer_detail["utilization"][0] < 1
+
+
+def test_depthwise_maps_badly(tpu):
+    dense = MODEL.evaluate(conv(1, 128, 28, 128, 3, 1, 1), tpu)
+    depthwise = MODEL.evaluate(conv(1, 128, 28, 128, 3, 1, 128), tpu)
+    assert depthwise.layer_detail["utilization"][0] < dense.layer_detail["utilization"][0] / 50
+
+
+def test_unsupported_widths_and_formats(tpu):
+    fp32 = fc(1, 64, 64).with_compression(weight_bits=32, act_bits=32, math=NumberFormat.FP32)
+    cost = MODEL.evaluate(fp32, tpu)
+    assert cost.layer_bound[0] == "unsupported"
+    assert np.isnan(cost.latency_s[0]) and np.isnan(cost.energy_j[0])
+    no_multipass = dataclasses.replace(tpu, multipass=False)
+    assert MODEL.evaluate(fc(1, 64, 64).with_compression(weight_bits=16), no_multipass).layer_bound[0] \
+        == "unsupported"
+
+
+def test_narrow_bits_help_only_when_supported(tpu):
+    int8 = MODEL.evaluate(fc(64, 1024, 1024), tpu)
+    int4 = MODEL.evaluate(fc(64, 1024, 1024).with_compression(weight_bits=4, act_bits=4, math=NumberFormat.INT4),
+                          tpu)
+    assert int4.latency_s[0] == int8.latency_s[0]
+    assert int4.energy_j[0] == pytest.approx(int8.energy_j[0])
+    with_int4 = dataclasses.replace(tpu, operand_bits=(4, 8))
+    assert MODEL.evaluate(int4.workload, with_int4).energy_j[0] < int8.energy_j[0]
+
+
+def test_wide_operands_take_multiple_passes(tpu):
+    wl = fc(4096, 1024, 1024)
+    base = MODEL.evaluate(wl, tpu).layer_detail
+    half = MODEL.evaluate(wl.with_compression(weight_bits=16), tpu).layer_detail
+    quarter = MODEL.evaluate(wl.with_compression(weight_bits=16, act_bits=16), tpu).layer_detail
+    assert half["passes"][0] == 2 and quarter["passes"][0] == 4
+    assert half["cycles"][0] == pytest.approx(2 * base["cycles"][0])
+
+
+def test_weight_free_layers_use_the_vector_unit(tpu):
+    b = WorkloadBuilder(batch_size=1)
+    b.pool("pool", c=64, h=32, w=32, r=2, stride=2)
+    b.elementwise("relu", c=64, h=16, w=16)
+    b.norm("bn", c=64, h=16, w=16)
+    wl = b.build().with_compression(**INT8)
+    cost = MODEL.evaluate(wl, tpu)
+    assert np.all(cost.layer_latency_s > 0) and np.all(cost.layer_bound != "unsupported")
+    without = MODEL.evaluate(wl, dataclasses.replace(tpu, vector_lanes=0))
+    assert np.all(without.layer_bound == "unsupported") and np.all(np.isnan(without.layer_latency_s))
+
+
+def test_energy_levels_and_area(tpu):
+    cost = MODEL.evaluate(conv(8, 64, 32, 64, 3, 1, 1), tpu)
+    assert set(cost.layer_energy_by_level_j) == {"mac", "register_file", "buffer", "dram"}
+    assert all(v[0] > 0 for v in cost.layer_energy_by_level_j.values())
+    assert 10 < cost.area_mm2 < 331  # MACs and SRAM only; the TPU v1 die is < 331 mm²
+    assert "28 nm" in cost.energy_method
+
+
+@settings(max_examples=60, deadline=None)
+@given(layers, arrays)
+def test_tiling_conserves_macs_and_bytes(wl, hw):
+    cost = MODEL.evaluate(wl, hw)
+    detail = cost.layer_detail
+    assert detail["macs_mapped"][0] == wl.macs[0]
+    assert 0 < detail["utilization"][0] <= 1
+    # int8: one byte per element; weights are read at least once, spilled activations too.
+    compulsory = wl.weights[0]
+    if wl.input_elems[0] + wl.output_elems[0] > hw.activation_buffer_bytes:
+        compulsory += wl.input_elems[0] + wl.output_elems[0]
+    assert detail["dram_bytes"][0] >= compulsory
+    assert cost.energy_j[0] > 0
+    assert all(v[0] >= 0 for v in cost.layer_energy_by_level_j.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(layers, arrays, st.sampled_from([2.0, 4.0]))
+def test_more_bandwidth_or_buffer_is_never_slower(wl, hw, factor):
+    base = MODEL.evaluate(wl, hw).latency_s[0]
+    faster = dataclasses.replace(hw, offchip_bandwidth_gb_s=hw.offchip_bandwidth_gb_s * factor)
+    bigger = dataclasses.replace(hw, activation_buffer_bytes=int(hw.activation_buffer_bytes * factor),
+                                 weight_buffer_bytes=int(hw.weight_buffer_bytes * factor),
+                                 accumulator_bytes=int(hw.accumulator_bytes * factor))
+    assert MODEL.evaluate(wl, faster).latency_s[0] <= base
+    assert MODEL.evaluate(wl, bigger).latency_s[0] <= base
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 8), st.integers(1, 8), st.sampled_from([16, 32, 64]),
+       st.sampled_from(["weight_stationary", "output_stationary", "input_stationary"]))
+def test_bigger_array_is_never_slower_on_layers_that_fill_it(m_folds, k_folds, n_folds, size, dataflow):
+    # Every GEMM dimension at least twice the bigger array: extra fill/drain is amortised.
+    # (On tiny layers a bigger array *is* slower: its skew of rows + cols - 2 cycles is longer.)
+    hw = dataclasses.replace(load_hardware("tpu_v1"), rows=size, cols=size, dataflow=dataflow)
+    big = dataclasses.replace(hw, rows=2 * size, cols=2 * size)
+    wl = fc(4 * size * m_folds + 3, 4 * size * k_folds + 1, 4 * size * n_folds + 5)
+    assert MODEL.evaluate(wl, big).layer_detail["compute_s"][0] <= MODEL.evaluate(wl, hw).layer_detail[
+        "compute_s"][0]
+
+
+def test_many_networks_are_costed_without_a_layer_loop(tpu):
+    b = WorkloadBuilder(batch_size=1)
+    b.conv("c1", c=3, h=32, w=32, k=16, r=3, padding=1)
+    b.conv("c2", c=16, h=32, w=32, k=16, r=3, padding=1, groups=16)
+    b.pool("p", c=16, h=32, w=32, r=2, stride=2)
+    b.linear("fc", c=16 * 16 * 16, k=10)
+    one = b.build()
+    reps = 15_625
+    stacked = dataclasses.replace(
+        one, **{f.name: np.tile(getattr(one, f.name), reps) for f in dataclasses.fields(one)},
+    )
+    stacked = dataclasses.replace(stacked, network=np.repeat(np.arange(reps), len(one)))
+    cost = MODEL.evaluate(stacked.with_compression(**INT8), tpu)
+    assert cost.latency_s.shape == (reps,)
+    assert np.allclose(cost.latency_s, cost.latency_s[0])
+
+
+def test_presets_load_and_bad_keys_fail_in_one_line(tmp_path):
+    for preset in ("tpu_v1", "edge_systolic"):
+        assert isinstance(load_hardware(preset), SystolicConfig)
+    data = tomllib.loads((PRESET_DIR / "tpu_v1.toml").read_text())
+    for key, value, message in (
+        ("rows", 0, "'rows'"),
+        ("dataflow", "row_stationary", "'dataflow'"),
+        ("operand_bits", [], "'operand_bits'"),
+        ("process_node_nm", 3, "'process_node_nm'"),
+        ("accumulator_bytes", 16, "'accumulator_bytes'"),
+        ("clock_ghz", 1.0, "'clock_ghz'"),
+    ):
+        bad = {**data, key: value}
+        path = tmp_path / "bad.toml"
+        path.write_text("\n".join(f"{k} = {_toml(v)}" for k, v in bad.items()))
+        with pytest.raises(HardwareSpecError, match=message) as error:
+            load_hardware(path)
+        assert "\n" not in str(error.value)
+
+
+def test_evaluate_dispatches_on_family():
+    assert evaluate(fc(1, 1024, 1024), "tpu_v1").hardware == "tpu_v1"
+
+
+def _toml(value):
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
