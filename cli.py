@@ -123,6 +123,37 @@ def plot(results: Path, output: Path, x_metric: str | None, y_metric: str | None
 
 
 @main.command()
+@click.option("--hardware", required=True, help="Preset name (`nas hardware`) or path of a hardware TOML file.")
+@click.option("--space", help="Search space of the network (with --arch), e.g. nb201.")
+@click.option("--arch", help="Genotype in the space, e.g. an NB201 arch string '|nor_conv_3x3~0|+|...|'.")
+@click.option("--dataset", default="cifar10", show_default=True, help="Dataset option of the space.")
+@click.option("--model", help="A reference network instead of --space/--arch, e.g. resnet18.")
+@click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option("--precision", help="fp32, tf32, fp16, bf16, fp8, int8 or int4 "
+              "[default: fp16 on GPUs, int8 on systolic arrays, int8 with 4-bit weights, 16-bit activations on EIE].")
+@click.option("--weight-bits", type=click.IntRange(min=1, max=32), help="Bits per weight [default: the precision's].")
+@click.option("--act-bits", type=click.IntRange(min=1, max=32), help="Bits per activation [default: the precision's].")
+@click.option("--top", type=click.IntRange(min=1), help="Show only the N slowest layers.")
+def cost(hardware: str, space: str | None, arch: str | None, dataset: str, model: str | None, batch_size: int,
+         precision: str | None, weight_bits: int | None, act_bits: int | None, top: int | None) -> None:
+    """Cost one network on one hardware preset: per-layer latency, energy, bound, and totals."""
+    from nas import cost_network, format_cost
+
+    if (model is None) == (space is None or arch is None):
+        raise click.UsageError("give either --model NAME, or --space NAME with --arch GENOTYPE")
+    if model is not None:
+        from search_spaces import model_workload
+
+        workload = model_workload(model, batch_size=batch_size)
+    else:
+        from search_spaces import get_space
+
+        workload = get_space(space, dataset=dataset).workload(arch, batch_size=batch_size)
+    result = cost_network(workload, hardware, precision, weight_bits=weight_bits, act_bits=act_bits)
+    click.echo(format_cost(result, top=top))
+
+
+@main.command()
 def spaces() -> None:
     """List the search spaces."""
     from search_spaces import get_space, list_spaces

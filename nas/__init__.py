@@ -6,6 +6,7 @@ Example:
     ['h100', 'a100', 't4']
 """
 
+from nas._cost_report import apply_precision, cost_network, format_cost
 from nas._objective import CandidateError, evaluate_candidate, suggest_candidate, trial_seed
 from nas._pareto import pareto_mask
 from nas._plots import pareto_figure, write_html
@@ -23,6 +24,9 @@ from nas._spec import StudySpec, StudySpecError, load_spec, parse_spec
 
 __all__ = [
     "CandidateError",
+    "apply_precision",
+    "cost_network",
+    "format_cost",
     "SearchError",
     "StudySpec",
     "StudySpecError",

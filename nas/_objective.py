@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from cost_models import HardwareConfig, NumberFormat, evaluate, load_hardware
-from nas._spec import PRECISION_BITS, StudySpec
+from cost_models import HardwareConfig, evaluate, load_hardware
+from nas._cost_report import apply_precision
+from nas._spec import StudySpec
 from search_spaces import SearchSpace
 
 
@@ -57,10 +58,7 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
     genotype = space.from_params(params)
     hardware_name = params.get("hardware", spec.hardware.presets[0])
     hardware = _hardware(hardware_name)
-    bits = PRECISION_BITS[spec.hardware.precision]
-    workload = space.workload(genotype, batch_size=spec.hardware.batch_size).with_compression(
-        math=NumberFormat.parse(spec.hardware.precision), weight_bits=bits, act_bits=bits
-    )
+    workload = apply_precision(space.workload(genotype, batch_size=spec.hardware.batch_size), spec.hardware.precision)
     cost = evaluate(workload, hardware)
     if cost.unsupported.any():
         layers = ", ".join(workload.name[cost.unsupported][:3])
