@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import math
+from collections.abc import Collection, Mapping
 from typing import NoReturn
 
 from cost_models._cost import HardwareSpecError
 from cost_models._technology import node_scaling
 
 _REQUIRED = object()
+
+
+def _is_integer(value: object) -> bool:
+    # TOML booleans are never numbers.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return (_is_integer(value) or isinstance(value, float)) and math.isfinite(value)
 
 
 class SpecFields:
@@ -45,7 +55,7 @@ class SpecFields:
 
     def string(self, key: str, default: object = _REQUIRED) -> str:
         value = self._get(key, default)
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value.strip():
             self.fail(key, f"is {value!r}; give a non-empty string")
         return value
 
@@ -64,24 +74,57 @@ class SpecFields:
     def integer(self, key: str, *, minimum: int = 1, maximum: int | None = None,
                 default: object = _REQUIRED) -> int:
         value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum or \
-                (maximum is not None and value > maximum):
+        if not _is_integer(value) or value < minimum or (maximum is not None and value > maximum):
             bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
             self.fail(key, f"is {value!r}; give an integer {bounds}")
         return value
 
-    def number(self, key: str, *, positive: bool = True, default: object = _REQUIRED) -> float:
+    def power_of_two(self, key: str, *, minimum: int = 1, default: object = _REQUIRED) -> int:
+        """An integer power of two >= ``minimum`` (a tile side, a bank count)."""
         value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or \
-                (positive and value == 0):
+        if not _is_integer(value) or value < max(minimum, 1) or value & (value - 1):
+            self.fail(key, f"is {value!r}; give a power of two >= {minimum}")
+        return value
+
+    def number(self, key: str, *, positive: bool = True, default: object = _REQUIRED) -> float:
+        """A finite number, > 0 (or >= 0 when not ``positive``)."""
+        return self._number(key, self._get(key, default), positive=positive)
+
+    def _number(self, key: str, value: object, *, positive: bool = True) -> float:
+        if not _is_number(value) or value < 0 or (positive and value == 0):
             self.fail(key, f"is {value!r}; give a number {'> 0' if positive else '>= 0'}")
         return float(value)
+
+    def fraction(self, key: str, default: object = _REQUIRED) -> float:
+        """A share of a whole (an efficiency, a utilisation): a number in (0, 1]."""
+        value = self._get(key, default)
+        if not _is_number(value) or not 0 < value <= 1:
+            self.fail(key, f"is {value!r}; give a number in (0, 1]")
+        return float(value)
+
+    def number_table(self, key: str, names: Collection[str], *, required: Collection[str] = (),
+                     default: object = _REQUIRED) -> dict[str, float]:
+        """A table ``{name = number > 0}`` keyed by some of ``names``, each of ``required`` present.
+
+        An entry's errors name it as ``key.name`` (``'peak_tflops.fp4'``); the table keeps its order.
+        """
+        value = self._get(key, default)
+        if not isinstance(value, Mapping):
+            self.fail(key, f"is {value!r}; give a table {{name = number > 0}} keyed by {', '.join(names)}")
+        unknown = [name for name in value if name not in names]
+        if unknown:
+            self.fail(f"{key}.{unknown[0]}", f"is not a known key; allowed: {', '.join(names)}")
+        table = {name: self._number(f"{key}.{name}", number) for name, number in value.items()}
+        missing = [name for name in required if name not in table]
+        if missing:
+            self.fail(f"{key}.{missing[0]}", "is missing")
+        return table
 
     def integer_list(self, key: str, *, minimum: int = 1, maximum: int = 64,
                      default: object = _REQUIRED) -> tuple[int, ...]:
         value = self._get(key, default)
         if not isinstance(value, list) or not value or any(
-                isinstance(v, bool) or not isinstance(v, int) or not minimum <= v <= maximum for v in value):
+                not _is_integer(v) or not minimum <= v <= maximum for v in value):
             self.fail(key, f"is {value!r}; give a non-empty list of integers in [{minimum}, {maximum}]")
         return tuple(sorted(set(value)))
 
