@@ -16,10 +16,17 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from typing import TYPE_CHECKING, Any
 
 from search_spaces._base import SearchSpace
+from search_spaces._fc_benchmarks import (
+    LayerCompression,
+    deep_compression_alexnet,
+    eie_benchmark_layers,
+    eie_published_latency_us,
+)
 from search_spaces._nb201 import (
     NB201_DATASETS,
     NB201_EDGES,
@@ -34,6 +41,7 @@ from search_spaces._nb201 import (
 )
 
 if TYPE_CHECKING:
+    from search_spaces._reference_models import build_model, list_models, model_input_shape, model_workload
     from search_spaces._trace import workload_from_module
 
 _SPACES: dict[str, type[SearchSpace]] = {space.name: space for space in (NB201Space,)}
@@ -67,16 +75,24 @@ def get_space(name: str, **options: Any) -> SearchSpace:
     return space(**options)
 
 
-def __getattr__(name: str) -> Any:
-    # Tracing needs torch; load it only when asked for.
-    if name == "workload_from_module":
-        from search_spaces._trace import workload_from_module
+_NEED_TORCH = {
+    "workload_from_module": "search_spaces._trace",
+    "build_model": "search_spaces._reference_models",
+    "list_models": "search_spaces._reference_models",
+    "model_input_shape": "search_spaces._reference_models",
+    "model_workload": "search_spaces._reference_models",
+}
+"""Public names whose modules import torch, by module: loaded only when asked for."""
 
-        return workload_from_module
+
+def __getattr__(name: str) -> Any:
+    if name in _NEED_TORCH:
+        return getattr(importlib.import_module(_NEED_TORCH[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
+    "LayerCompression",
     "NB201_DATASETS",
     "NB201_EDGES",
     "NB201_N_ARCHS",
@@ -84,10 +100,17 @@ __all__ = [
     "NB201Space",
     "SearchSpace",
     "arch_to_index",
+    "build_model",
+    "deep_compression_alexnet",
+    "eie_benchmark_layers",
+    "eie_published_latency_us",
     "format_arch",
     "get_space",
     "index_to_arch",
+    "list_models",
     "list_spaces",
+    "model_input_shape",
+    "model_workload",
     "parse_arch",
     "validate_arch",
     "workload_from_module",

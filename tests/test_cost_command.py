@@ -85,3 +85,13 @@ def test_apply_precision_sets_bits_and_math():
     assert set(workload.weight_bits) == {8} and set(workload.act_bits) == {8}
     with pytest.raises(ValueError, match="choose from fp32"):
         apply_precision(workload, "int3")
+
+
+def test_reference_model_is_traced_and_costed():
+    result = run("--model", "resnet18", "--hardware", "tpu_v1", "--top", "2")
+    assert result.exit_code == 0, result.output
+    assert "(2 of " in result.output and "layers: the slowest)" in result.output
+    assert totals(result.output)["latency_s"] > 0
+    unknown = run("--model", "resnet19", "--hardware", "tpu_v1")
+    assert unknown.exit_code == 2
+    assert "resnet18" in unknown.output
