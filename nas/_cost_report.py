@@ -103,5 +103,10 @@ def format_cost(cost: Cost, *, top: int | None = None) -> str:
     ]
     if cost.unsupported.any():
         names = ", ".join(cost.workload.name[cost.unsupported][:5])
-        text.append(f"UNSUPPORTED  {int(cost.unsupported.sum())} layers cannot run on this hardware: {names}")
+        supported = ~cost.unsupported
+        text += [
+            f"UNSUPPORTED  {int(cost.unsupported.sum())} layers cannot run on this hardware: {names}",
+            f"             the other {int(supported.sum())} layers alone: "
+            f"{np.sum(cost.layer_latency_s[supported]):.6g} s, {np.sum(cost.layer_energy_j[supported]):.6g} J",
+        ]
     return "\n".join(text)

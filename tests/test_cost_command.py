@@ -62,6 +62,8 @@ def test_unsupported_layers_are_reported_not_zero():
     cost = cost_network(get_space("nb201").workload(CONV3), "eie")
     convs = cost.workload.kind == LayerKind.CONV
     assert not cost.unsupported[convs].any(), "EIE defaults to 4-bit weights, so lowered convs run"
+    subtotal = float(re.search(r"layers alone: (\S+) s", result.output)[1])
+    assert subtotal == pytest.approx(np.nansum(cost.layer_latency_s), rel=1e-5)
     assert cost.unsupported[cost.workload.kind == LayerKind.POOL].all()
 
 
