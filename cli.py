@@ -154,6 +154,23 @@ def cost(hardware: str, space: str | None, arch: str | None, dataset: str, model
 
 
 @main.command()
+@click.option("--quick", is_flag=True,
+              help="Correlate over 1,000 NB201 cells (fixed seed) instead of all 15,625.")
+def validate(quick: bool) -> None:
+    """Check every cost model against published and measured numbers; exit 1 if any check fails."""
+    import time
+
+    from nas import format_validation, run_validation
+
+    start = time.perf_counter()
+    results = run_validation(quick=quick)
+    click.echo(format_validation(results))
+    click.echo(f"\nvalidation took {time.perf_counter() - start:.1f} s")
+    if any(result.passed is False for result in results):
+        sys.exit(1)
+
+
+@main.command()
 def spaces() -> None:
     """List the search spaces."""
     from search_spaces import get_space, list_spaces

@@ -21,6 +21,7 @@ from nas._runner import (
     run_search,
 )
 from nas._spec import StudySpec, StudySpecError, load_spec, parse_spec
+from nas._validation import ValidationResult, format_validation, run_validation
 
 __all__ = [
     "CandidateError",
@@ -48,5 +49,8 @@ __all__ = [
     "suggest_candidate",
     "trial_seed",
     "units_of",
+    "ValidationResult",
+    "format_validation",
+    "run_validation",
     "write_html",
 ]

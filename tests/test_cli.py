@@ -12,7 +12,9 @@ def results_file(searched_study, tmp_path_factory):
     return save_dataset(study_to_dataset(searched_study[2]), tmp_path_factory.mktemp("cli") / "small.nc")
 
 
-@pytest.mark.parametrize("command", [[], ["search"], ["pareto"], ["plot"], ["spaces"], ["hardware"]])
+@pytest.mark.parametrize(
+    "command", [[], ["search"], ["pareto"], ["plot"], ["spaces"], ["hardware"], ["cost"], ["validate"]]
+)
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0
