@@ -14,6 +14,18 @@ applied to each earlier node, and node 3 is the output. Each of the six edges
 Cells are named by NB201's canonical arch string and numbered by its official index
 (:func:`arch_to_index`), the order of every NB201-derived benchmark table.
 
+The workload describes the network as NB201's reference implementation (``TinyNetwork``
+with ``InferCell``) executes it, because that is what every NB201 hardware measurement
+(HW-NAS-Bench, HELP) timed: every op of the cell runs, also on edges whose output never
+reaches the cell output; a ``none`` edge is a real kernel, ``x.mul(0.)`` (an elementwise
+layer ``...edge_FROM_TO.zero``: one op per element, reads and writes the tensor); and node
+``j`` sums the outputs of all its ``j`` incoming edges, zeros included, two tensors at a
+time as PyTorch adds them (``node2.add``; ``node3.add`` and ``node3.add:2``), so every cell
+has the same three sums. Only ``skip_connect`` (identity) adds no layer. A deployment
+compiler would drop the zero ops and the sums they feed; this workload does not. (NB201's
+Python ``sum(...)`` also starts each node from the scalar 0, one more copy per node that is
+the same in every cell; that one is left out.)
+
 This module does not import torch: :meth:`NB201Space.workload` is computed
 analytically, and torch is imported only by :meth:`NB201Space.build`.
 """
@@ -193,9 +205,10 @@ class NB201Space(SearchSpace):
     """NAS-Bench-201 cells: 6 edges x 5 ops, 15,625 networks (Dong & Yang, ICLR 2020).
 
     The genotype is the canonical arch string; the Optuna parameters are the six
-    categorical ``edge_FROM_TO`` ops. Every op of the cell is computed, also on edges
-    whose output never reaches the cell output, as in NB201's own network; only
-    ``none`` (zeros) and ``skip_connect`` (identity) add no layer to the workload.
+    categorical ``edge_FROM_TO`` ops. The workload is the network as NB201's reference
+    implementation runs it (see the module docstring): every op is computed, ``none`` is a
+    multiply by zero, every node sums all its incoming edges, and only ``skip_connect``
+    (identity) adds no layer.
 
     Args:
         dataset: ``"cifar10"`` (10 classes), ``"cifar100"`` (100 classes), both on
@@ -259,31 +272,20 @@ class NB201Space(SearchSpace):
 
 
 # A workload is a row selection from one workload that holds, for every cell, the layers
-# of all five ops on every edge and every possible node sum. Each of those rows carries a
-# slot: which (edge, op) or (node, number of summands) choice puts it in the network.
-_OPS_WITH_LAYERS = ("nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-_SLOT_ADD = len(NB201_EDGES) * len(NB201_OPS)
-"""First slot of the node sums: node 2 of 2 inputs, node 3 of 2 inputs, node 3 of 3 inputs."""
-_SLOT_ALWAYS = _SLOT_ADD + 3
-"""Slot of the layers outside the cells (stem, reductions, head)."""
+# of all five ops on every edge. Each of those rows carries a slot: which (edge, op) choice
+# puts it in the network. The node sums are in every cell, as the layers outside the cells.
+_OPS_WITH_LAYERS = ("none", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+_SLOT_ALWAYS = len(NB201_EDGES) * len(NB201_OPS)
+"""Slot of the layers every network has (stem, reductions, node sums, head)."""
 
 
 def _edge_slot(edge: int, op: str) -> int:
     return edge * len(NB201_OPS) + NB201_OPS.index(op)
 
 
-def _add_slot(node: int, inputs: int) -> int:
-    return _SLOT_ADD + {(2, 2): 0, (3, 2): 1, (3, 3): 2}[(node, inputs)]
-
-
 @functools.lru_cache(maxsize=len(NB201_OPS) ** len(NB201_EDGES))
 def _cell_slots(ops: tuple[str, ...]) -> tuple[int, ...]:
-    slots = [_edge_slot(edge, op) for edge, op in enumerate(ops)]
-    for node in (2, 3):
-        inputs = sum(op != "none" for (_, to), op in zip(_EDGE_NODES, ops, strict=True) if to == node)
-        if inputs >= 2:
-            slots.append(_add_slot(node, inputs))
-    return tuple(slots)
+    return tuple(_edge_slot(edge, op) for edge, op in enumerate(ops))
 
 
 @functools.lru_cache(maxsize=32)
@@ -322,17 +324,18 @@ def _every_layer(dataset: str, batch_size: int) -> tuple[Workload, np.ndarray]:
                 prefix = f"stage{stage}.cell{cell}.{NB201_EDGES[edge]}"
                 for op in _OPS_WITH_LAYERS:
                     slot = _edge_slot(edge, op)
-                    if op == "avg_pool_3x3":
+                    if op == "none":
+                        add(slot, "elementwise", f"{prefix}.zero", **shape)
+                    elif op == "avg_pool_3x3":
                         add(slot, "pool", f"{prefix}.pool", **shape, r=3, padding=1)
                     else:
                         kernel = 3 if op == "nor_conv_3x3" else 1
                         add(slot, "elementwise", f"{prefix}.relu", **shape)
                         add(slot, "conv", f"{prefix}.conv", **shape, k=channels, r=kernel, padding=kernel // 2)
                         add(slot, "norm", f"{prefix}.bn", **shape)
-                if frm == to - 1:  # the last edge into node `to`: its inputs are all computed
-                    for inputs in range(2, to + 1):
-                        add(_add_slot(to, inputs), "elementwise", f"stage{stage}.cell{cell}.node{to}.add",
-                            **shape, inputs=inputs)
+                if frm:  # node `to` adds this edge's output to its running sum (NB201Cell.forward)
+                    name = f"stage{stage}.cell{cell}.node{to}.add" + (f":{frm}" if frm > 1 else "")
+                    add(always, "elementwise", name, **shape, inputs=2)
     add(always, "norm", "head.bn", c=channels, h=size, w=size)
     add(always, "elementwise", "head.relu", c=channels, h=size, w=size)
     add(always, "pool", "head.pool", c=channels, h=size, w=size, r=size, global_pool=True)

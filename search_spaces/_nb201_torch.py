@@ -1,8 +1,10 @@
 """The NAS-Bench-201 network as a torch module, with the semantics of NB201's TinyNetwork.
 
 Module names match the layer names of :meth:`NB201Space.workload` (``stem.conv``,
-``stage2.reduction.conv_a.conv``, ``stage1.cell0.edge_0_3.bn``, ``head.classifier``), so
-a traced workload lines up with the analytic one layer by layer.
+``stage2.reduction.conv_a.conv``, ``stage1.cell0.edge_0_3.bn``, ``stage1.cell0.edge_1_2.zero``,
+``head.classifier``), and each node's sums run in a module of its own (``stage1.cell0.node3``),
+so a traced workload (:func:`~search_spaces.workload_from_module`) lines up with the analytic
+one layer by layer, the zero ops and the node sums included.
 """
 
 from __future__ import annotations
@@ -16,11 +18,30 @@ from torch import nn
 from search_spaces._nb201 import CELLS_PER_STAGE, NB201_EDGES, STAGE_CHANNELS
 
 
-class _Zero(nn.Module):
-    """The ``none`` op: zeros shaped like its input, computed and summed as NB201 does."""
+class Zero(nn.Module):
+    """The ``none`` op: zeros shaped like its input, computed (``x.mul(0.)``) as NB201's ``Zero`` does.
+
+    A leaf module, so that :func:`~search_spaces.workload_from_module` records it as an
+    elementwise layer. It holds no parameters.
+
+    Example:
+        >>> Zero()(torch.ones(2, 3)).abs().sum().item()
+        0.0
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mul(0.0)
+
+
+class _NodeSum(nn.Module):
+    """Node ``j`` of a cell: adds one incoming edge's output to the node's running sum.
+
+    Called once per edge after the first, so a traced workload names the sums
+    ``nodeJ.add``, ``nodeJ.add:2``, ... as the analytic workload does.
+    """
+
+    def forward(self, total: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return total + x
 
 
 def _relu_conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequential:
@@ -34,7 +55,7 @@ def _relu_conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Seq
 
 def _edge_op(op: str, channels: int) -> nn.Module:
     if op == "none":
-        return _Zero()
+        return nn.Sequential(OrderedDict(zero=Zero()))
     if op == "skip_connect":
         return nn.Identity()
     if op == "avg_pool_3x3":
@@ -45,6 +66,9 @@ def _edge_op(op: str, channels: int) -> nn.Module:
 class NB201Cell(nn.Module):
     """One cell: node ``j`` is the sum of the ops on the edges into it; node 3 is the output.
 
+    As in NB201's ``InferCell``, every edge is computed (``none`` included) and node ``j``
+    adds all its ``j`` incoming outputs, zeros too, two at a time.
+
     Args:
         ops: The op of each edge, in :data:`~search_spaces.NB201_EDGES` order.
         channels: Input and output channels (the cell keeps its resolution).
@@ -54,13 +78,15 @@ class NB201Cell(nn.Module):
         super().__init__()
         for edge, op in zip(NB201_EDGES, ops, strict=True):
             self.add_module(edge, _edge_op(op, channels))
+        self.node2 = _NodeSum()
+        self.node3 = _NodeSum()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for to in range(1, 4):
             total = getattr(self, f"edge_0_{to}")(x)
             for frm in range(1, to):
-                total = total + getattr(self, f"edge_{frm}_{to}")(nodes[frm])
+                total = getattr(self, f"node{to}")(total, getattr(self, f"edge_{frm}_{to}")(nodes[frm]))
             nodes.append(total)
         return nodes[-1]
 

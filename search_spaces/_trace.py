@@ -5,9 +5,11 @@ sums written as Python code in a ``forward`` (residual and branch adds, ``a + b`
 ``out += identity``) are recorded too, through a torch function mode. That covers
 torchvision-style CNNs: ``workload_from_module(torchvision.models.resnet18(), (3, 224, 224))``.
 
-What is not recorded: functional calls other than tensor sums (``F.relu``, ``torch.matmul``,
-``F.interpolate`` in a ``forward``), and parameter-free modules of other kinds (dropout,
-flatten, identity, upsampling, NB201's zero op). A module that owns parameters but is not a
+NB201's zero op (:class:`~search_spaces._nb201_torch.Zero`, the ``none`` edge: ``x.mul(0.)``)
+is recorded as the elementwise layer it runs as, so an NB201 network traces to exactly its
+analytic workload. What is not recorded: functional calls other than tensor sums (``F.relu``,
+``torch.matmul``, ``F.interpolate`` in a ``forward``), and parameter-free modules of other
+kinds (dropout, flatten, identity, upsampling). A module that owns parameters but is not a
 supported layer raises an error, so no weights are ever silently left out.
 """
 
@@ -24,6 +26,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from cost_models import Workload, WorkloadBuilder
+from search_spaces._nb201_torch import Zero
 
 _ACTIVATIONS = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
@@ -32,7 +35,9 @@ _ACTIVATIONS = (
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
 _POOLS = (nn.AvgPool2d, nn.MaxPool2d)
 _ADAPTIVE_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
-_LAYERS = (nn.Conv2d, nn.Linear, *_NORMS, *_POOLS, *_ADAPTIVE_POOLS, *_ACTIVATIONS)
+_ELEMENTWISE = (*_ACTIVATIONS, Zero)
+"""One op per element, one input: activations and NB201's zero op (a multiply by 0)."""
+_LAYERS = (nn.Conv2d, nn.Linear, *_NORMS, *_POOLS, *_ADAPTIVE_POOLS, *_ELEMENTWISE)
 """Module types that become a workload row; the ones with parameters are conv, linear and norms."""
 _WITH_PARAMETERS = "Conv2d, Linear, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm"
 _ADD_FUNCTIONS = frozenset({torch.add, torch.Tensor.add, torch.Tensor.add_})
@@ -56,7 +61,7 @@ def workload_from_module(
     2 ops per element understate the statistics that group and layer norms compute at run time);
     ``AvgPool2d`` and ``MaxPool2d`` with square windows; ``AdaptiveAvgPool2d`` and
     ``AdaptiveMaxPool2d`` (global, or an integer window); and the usual activations (ReLU,
-    ReLU6, GELU, SiLU, Hardswish, sigmoid, ...) as elementwise ops.
+    ReLU6, GELU, SiLU, Hardswish, sigmoid, ...) and NB201's ``Zero`` as elementwise ops.
 
     Args:
         module: The network.
@@ -223,7 +228,7 @@ def _layer_shape(module: nn.Module, name: str, x: torch.Tensor, y: torch.Tensor)
     c, h, w = _chw(y.shape)
     if isinstance(module, _NORMS):
         return "norm", {"c": c, "h": h, "w": w, "affine": module.affine}
-    if isinstance(module, _ACTIVATIONS):
+    if isinstance(module, _ELEMENTWISE):
         return "elementwise", {"c": c, "h": h, "w": w}
     _, _, in_h, in_w = x.shape
     if isinstance(module, _ADAPTIVE_POOLS):

@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import itertools
 import math
 import random
@@ -13,7 +14,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cost_models import LayerKind
+from cost_models import LayerKind, Workload
 from search_spaces import (
     NB201_DATASETS,
     NB201_EDGES,
@@ -187,14 +188,26 @@ def test_importing_the_space_does_not_import_torch():
 # --- the workload -------------------------------------------------------------------------
 
 def test_workload_layers_of_the_all_none_network():
-    workload = NB201Space().workload(ALL_NONE)
-    # Cells add no layer; stem 2 + two reduction blocks of 9 + head 4.
-    assert len(workload) == 24
-    assert not any(".cell" in name for name in workload.name)
+    workload = NB201Space().workload(ALL_NONE, batch_size=2)
+    # Stem 2 + two reduction blocks of 9 + head 4, and in each of the 15 cells the six zero
+    # ops (x.mul(0.), as NB201 runs them) and the three sums of two tensors.
+    assert len(workload) == 24 + 15 * (6 + 3)
+    cell = [str(name).removeprefix("stage3.cell4.") for name in workload.name if name.startswith("stage3.cell4.")]
+    assert cell == ["edge_0_1.zero", "edge_0_2.zero", "edge_1_2.zero", "node2.add",
+                    "edge_0_3.zero", "edge_1_3.zero", "node3.add", "edge_2_3.zero", "node3.add:2"]
+    zero = workload.name == "stage3.cell4.edge_2_3.zero"
+    elems = 2 * 64 * 8 * 8
+    assert workload.kind[zero][0] == LayerKind.ELEMENTWISE
+    assert (workload.ops[zero][0], workload.input_elems[zero][0], workload.output_elems[zero][0]) == (elems,) * 3
+    # The zero ops and sums add work and traffic, never MACs or parameters.
+    in_cells = np.char.find(workload.name.astype(str), ".cell") >= 0
+    assert (workload.kind[in_cells] == LayerKind.ELEMENTWISE).all()
+    assert workload.macs[in_cells].sum() == 0 and workload.params[in_cells].sum() == 0
 
 
 def test_workload_of_a_cell_with_dead_edges_and_node_sums():
-    # node 1 = conv(x) feeds nothing (edge_1_2, edge_1_3 are none) but is still computed.
+    # node 1 = conv(x) feeds only zero ops (edge_1_2, edge_1_3 are none) but is still computed,
+    # and so are the zeros and the sums they enter, as in NB201's reference network.
     arch = format_arch(["nor_conv_1x1", "skip_connect", "none", "avg_pool_3x3", "none", "nor_conv_3x3"])
     workload = NB201Space().workload(arch)
     cell = [(str(name).removeprefix("stage1.cell0."), int(kind), int(c))
@@ -202,12 +215,29 @@ def test_workload_of_a_cell_with_dead_edges_and_node_sums():
             if name.startswith("stage1.cell0.")]
     assert cell == [
         ("edge_0_1.relu", LayerKind.ELEMENTWISE, 16), ("edge_0_1.conv", LayerKind.CONV, 16),
-        ("edge_0_1.bn", LayerKind.NORM, 16), ("edge_0_3.pool", LayerKind.POOL, 16),
+        ("edge_0_1.bn", LayerKind.NORM, 16), ("edge_1_2.zero", LayerKind.ELEMENTWISE, 16),
+        ("node2.add", LayerKind.ELEMENTWISE, 16), ("edge_0_3.pool", LayerKind.POOL, 16),
+        ("edge_1_3.zero", LayerKind.ELEMENTWISE, 16), ("node3.add", LayerKind.ELEMENTWISE, 16),
         ("edge_2_3.relu", LayerKind.ELEMENTWISE, 16), ("edge_2_3.conv", LayerKind.CONV, 16),
-        ("edge_2_3.bn", LayerKind.NORM, 16), ("node3.add", LayerKind.ELEMENTWISE, 16),
+        ("edge_2_3.bn", LayerKind.NORM, 16), ("node3.add:2", LayerKind.ELEMENTWISE, 16),
     ]
-    add = workload.name == "stage1.cell0.node3.add"
-    assert workload.input_elems[add][0] == 2 * workload.output_elems[add][0]
+    for add in ("node2.add", "node3.add", "node3.add:2"):
+        row = workload.name == f"stage1.cell0.{add}"
+        assert workload.input_elems[row][0] == 2 * workload.output_elems[row][0] == 2 * workload.ops[row][0]
+
+
+def test_zero_ops_cost_work_but_keep_macs_and_params():
+    space = NB201Space()
+    for conv in ("nor_conv_1x1", "nor_conv_3x3"):
+        with_zero = space.workload(format_arch([conv, "none", "none", "none", "none", conv]))
+        with_skip = space.workload(format_arch([conv, "skip_connect", "skip_connect", "skip_connect",
+                                                "skip_connect", conv]))
+        assert int(with_zero.macs.sum()) == int(with_skip.macs.sum())
+        assert int(with_zero.params.sum()) == int(with_skip.params.sum())
+        # A skip is free; a zero edge is a multiply over the whole tensor (4 per cell here).
+        extra = int(with_zero.ops.sum()) - int(with_skip.ops.sum())
+        assert extra == 4 * sum(c * s * s for c, s in zip((16, 32, 64), (32, 16, 8), strict=True)) * 5
+        assert len(with_zero) == len(with_skip) + 4 * 15
 
 
 def test_workload_names_are_unique_and_batch_scales_work():
@@ -220,12 +250,10 @@ def test_workload_names_are_unique_and_batch_scales_work():
 
 
 def _rows(workload):
-    """Layer name -> shape, work and parameters, without the tensor sums (named differently)."""
-    keep = [not name.endswith(".add") and ".add:" not in name for name in workload.name]
-    columns = ("kind", "n", "c", "h", "w", "k", "r", "s", "p", "q", "stride", "groups", "macs", "ops",
-               "weights", "params", "input_elems", "output_elems")
-    return {name: tuple(int(getattr(workload, column)[i]) for column in columns)
-            for i, name in enumerate(workload.name) if keep[i]}
+    """Every layer as (name, then each other Workload column), in execution order."""
+    columns = [field.name for field in dataclasses.fields(Workload) if field.name != "name"]
+    return [(str(name), *(getattr(workload, column)[i].item() for column in columns))
+            for i, name in enumerate(workload.name)]
 
 
 def _random_archs():
@@ -243,12 +271,25 @@ def test_analytic_workload_equals_the_traced_module(dataset, arch):
     traced = workload_from_module(module, space.input_shape(), batch_size=3)
     assert int(analytic.macs.sum()) == int(traced.macs.sum())
     assert int(analytic.params.sum()) == int(traced.params.sum()) == sum(p.numel() for p in module.parameters())
-    # Every layer but the sums matches by name, shape and work, in the same order.
-    assert list(_rows(analytic).items()) == list(_rows(traced).items())
-    if "none" not in parse_arch(arch):
-        # Without zero branches the sums match too: NB201 adds two tensors at a time.
-        sums = [workload.ops[workload.kind == LayerKind.ELEMENTWISE].sum() for workload in (analytic, traced)]
-        assert sums[0] == sums[1]
+    # Every layer matches in the same order: name, kind, shape, work, parameters and traffic,
+    # the zero ops (x.mul(0.)) and the node sums (two tensors at a time) included.
+    assert _rows(analytic) == _rows(traced)
+    zeros = sum(op == "none" for op in parse_arch(arch)) * 15
+    assert sum(name.endswith(".zero") for name in traced.name) == zeros
+    assert sum(".node" in name for name in traced.name) == 3 * 15
+
+
+def test_none_edges_are_zero_leaf_modules_without_parameters():
+    from search_spaces._nb201_torch import Zero
+
+    arch = format_arch(["none", "nor_conv_3x3", "none", "skip_connect", "none", "avg_pool_3x3"])
+    module = NB201Space().build(arch)
+    modules = dict(module.named_modules())
+    assert isinstance(modules["stage2.cell3.edge_1_2.zero"], Zero)
+    assert not list(modules["stage2.cell3.edge_1_2.zero"].children())
+    zero_modules = [name for name, m in modules.items() if isinstance(m, Zero)]
+    assert len(zero_modules) == 3 * 15
+    assert sum(p.numel() for p in module.parameters()) == int(NB201Space().workload(arch).params.sum())
 
 
 def test_nb201_cell_semantics():

@@ -141,6 +141,31 @@ def test_layer_norm_over_tokens():
         workload_from_module(nn.LayerNorm(6, bias=False), (5, 6))
 
 
+def test_nb201_zero_op_is_an_elementwise_layer():
+    from search_spaces._nb201_torch import Zero
+
+    class Branches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1, bias=False)
+            self.zero = Zero()
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y + self.zero(y)  # a zero branch is computed and summed, as in NB201
+
+    net = Branches()
+    workload = workload_from_module(net, (3, 5, 5), batch_size=2)
+    assert workload.name.tolist() == ["conv", "zero", "add"]
+    assert workload.kind.tolist() == [LayerKind.CONV, LayerKind.ELEMENTWISE, LayerKind.ELEMENTWISE]
+    elems = 2 * 4 * 5 * 5
+    assert workload.ops.tolist()[1:] == [elems, elems]  # the multiply by 0, then the sum
+    assert workload.input_elems.tolist()[1:] == [elems, 2 * elems]
+    assert workload.output_elems.tolist()[1:] == [elems, elems]
+    assert workload.macs.tolist()[1:] == [0, 0] and workload.params.tolist() == [12, 0, 0]
+    assert int(workload.params.sum()) == _params(net)
+
+
 class Shared(nn.Module):
     def __init__(self):
         super().__init__()
