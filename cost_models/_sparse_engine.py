@@ -95,6 +95,9 @@ from cost_models._systolic import gemm_dims
 from cost_models._technology import technology
 from cost_models._workload import LayerKind, Workload
 
+_BOUND_LABELS = np.array(["compute", "memory", "unsupported"])
+"""``layer_bound`` labels, indexed by a per-layer code (a take is faster than nested string ``where``)."""
+
 CONV_MAPPINGS = ("im2col", "unsupported")
 
 _QUEUE_STALL = 0.3
@@ -241,23 +244,21 @@ class SparseEngineModel(CostModel):
 
         groups, m, k_red, n_out = gemm_dims(workload)
         d = workload.weight_density
-        n_busy = np.minimum(n_out, pes)
-        p_used = np.minimum(pes, groups * n_out)
-        active = m * groups * k_red * workload.act_density
-        per_pe = active * n_busy / p_used
-        rows_hi = np.ceil(n_out / n_busy)
-        count_hi = n_out - n_busy * (rows_hi - 1.0)
-        busiest = np.maximum(
-            _group_load(rows_hi, count_hi * p_used / n_busy, per_pe, d, hw),
-            _group_load(rows_hi - 1.0, (n_busy - count_hi) * p_used / n_busy, per_pe, d, hw),
-        )
-        passes = np.ceil(rows_hi / hw.activation_entries_per_pe)
-        scan = m * groups * k_red / pes * passes
-        mac_cycles = np.maximum.reduce([busiest, active * passes, scan])
-        cycles = np.where(is_mac, mac_cycles, np.ceil(workload.output_elems / pes))
+        # The matrix-vector terms are computed on the layers that run on the PEs only (in a
+        # search space most layers are pooling or elementwise); other rows stay 0 (1 for the
+        # divisors) and are masked below.
+        rows = np.flatnonzero(is_mac)
+        sub = _matrix_vector(groups[rows], m[rows], k_red[rows], n_out[rows], d[rows],
+                             workload.act_density[rows], hw)
+        mv = {}
+        for name, values in sub.items():
+            mv[name] = np.ones(len(workload)) if name in ("passes", "p_used") else np.zeros(len(workload))
+            mv[name][rows] = values
+        busiest, passes, col_entries, active = mv["busiest"], mv["passes"], mv["col_entries"], mv["active"]
+        n_busy, p_used = mv["n_busy"], mv["p_used"]
+        cycles = np.where(is_mac, mv["cycles"], np.ceil(workload.output_elems / pes))
         compute_s = cycles / (hw.clock_mhz * 1e6)
 
-        col_entries = n_out * d + n_busy * expected_padding(n_out / n_busy, d, hw.relative_index_bits)
         entries_walked = active * col_entries
         entry_bits = hw.relative_index_bits + hw.weight_index_bits
         spmat_bytes = groups * k_red * col_entries * entry_bits / 8.0
@@ -290,13 +291,13 @@ class SparseEngineModel(CostModel):
 
         nan = np.where(supported, 1.0, np.nan)
         useful = workload.macs * d * workload.act_density
-        bound = np.where(supported, np.where(compute_s >= memory_s, "compute", "memory"), "unsupported")
+        bound = _BOUND_LABELS[np.where(supported, np.where(compute_s >= memory_s, 0, 1), 2)]
         return Cost(
             hardware=hw.name,
             workload=workload,
             layer_latency_s=np.maximum(compute_s, memory_s) * nan,
             layer_energy_by_level_j={level: e * 1e-12 * nan for level, e in energy.items()},
-            layer_bound=bound.astype(object),
+            layer_bound=bound,
             layer_detail={
                 "compute_s": compute_s * nan,
                 "memory_s": memory_s * nan,
@@ -312,6 +313,33 @@ class SparseEngineModel(CostModel):
             area_mm2=_area_mm2(hw),
             energy_method=f"{tech.describe()}; EIE-like CSC engine, busiest-PE load (Han et al., ISCA 2016)",
         )
+
+
+def _matrix_vector(groups: np.ndarray, m: np.ndarray, k_red: np.ndarray, n_out: np.ndarray,
+                   density: np.ndarray, act_density: np.ndarray, hw: SparseEngineConfig) -> dict[str, np.ndarray]:
+    """Busiest-PE load, output passes, cycles and CSC entries per column of matrix-vector layers."""
+    pes = hw.n_pes
+    n_busy = np.minimum(n_out, pes)
+    p_used = np.minimum(pes, groups * n_out)
+    active = m * groups * k_red * act_density
+    per_pe = active * n_busy / p_used
+    rows_hi = np.ceil(n_out / n_busy)
+    count_hi = n_out - n_busy * (rows_hi - 1.0)
+    busiest = np.maximum(
+        _group_load(rows_hi, count_hi * p_used / n_busy, per_pe, density, hw),
+        _group_load(rows_hi - 1.0, (n_busy - count_hi) * p_used / n_busy, per_pe, density, hw),
+    )
+    passes = np.ceil(rows_hi / hw.activation_entries_per_pe)
+    scan = m * groups * k_red / pes * passes
+    return {
+        "busiest": busiest,
+        "passes": passes,
+        "cycles": np.maximum.reduce([busiest, active * passes, scan]),
+        "col_entries": n_out * density + n_busy * expected_padding(n_out / n_busy, density, hw.relative_index_bits),
+        "active": active,
+        "n_busy": n_busy,
+        "p_used": p_used,
+    }
 
 
 def _group_load(rows: np.ndarray, pes: np.ndarray, broadcasts: np.ndarray, density: np.ndarray,

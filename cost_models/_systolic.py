@@ -21,21 +21,41 @@ input_st.      ``K_red``  ``M``      ``N_out``
 The array runs ``folds = G * ceil(S_r / rows) * ceil(S_c / cols)`` folds. For weight-
 and input-stationary, partial sums of ``T x cols`` outputs must fit the accumulators, so
 ``T`` is cut into ``chunks = ceil(T / floor(acc_entries / cols))``; each chunk reloads the
-stationary tile. One (fold, chunk) takes its share of ``T`` plus the skew fill/drain
-``rows + cols - 2`` plus the stationary preload of ``rows`` cycles; with a double-buffered
-stationary operand (TPU v1's weight FIFO) the preload hides behind the previous chunk
-and only ``max(0, rows - T/chunks)`` of it shows (the first preload always shows)::
+stationary tile. Loading a stationary tile takes ``rows`` cycles (it is shifted in one row per
+cycle), and an operand entering the array reaches the last PE ``rows + cols - 2`` cycles later
+(the skew fill/drain).
 
-    cycles = passes * (folds * (T + chunks * (rows + cols - 2 + preload)) + first_preload)
+Without double buffering (SCALE-Sim's analytical model) a tile can only be replaced once the
+previous one has drained, so every (fold, chunk) pays its preload and its fill/drain::
 
-which is SCALE-Sim's ``2*S_R + S_C + T - 2`` per fold without double buffering. Under-
-utilisation follows: ``utilization = MACs / (cycles * rows * cols)``.
+    cycles = passes * folds * (T + chunks * (2*rows + cols - 2))
+
+which is SCALE-Sim's ``2*S_R + S_C + T - 2`` per fold.
+
+With a double-buffered stationary operand (``stationary_double_buffer``; TPU v1: "The matrix
+unit holds one 64 KiB tile of weights plus one for double-buffering (to hide the 256 cycles it
+takes to shift a tile in)" and the weight FIFO is four tiles deep, Jouppi et al., ISCA 2017,
+Sec. 2) the next tile is shifted in while the current one computes, and its operands enter the
+array right behind the current tile's: the skew of tile ``i+1`` overlaps the drain of tile ``i``.
+Consecutive tiles of a layer are independent (partial sums of the reduction folds meet in the
+accumulators, not in the array), so the array drains only at the end of the layer, where the next
+layer depends on its outputs. Of ``n = passes * folds * chunks`` tiles, each but the last holds
+the array for its stream ``t = T/chunks``, or for the ``rows`` cycles of the next preload when its
+stream is shorter; the first preload, the last stream and one fill/drain show once::
+
+    cycles = (n - 1) * max(t, rows) + t + rows + (rows + cols - 2)
+
+(a single tile still takes SCALE-Sim's ``2*rows + cols + T - 2``, and it is never more than the
+cycles without double buffering). Under-utilisation follows:
+``utilization = MACs / (cycles * rows * cols)``. For output-stationary the stationary operand
+is the output tile, whose double-buffered registers drain while the next tile accumulates.
 
 Operand widths: a layer's integer operands run on the narrowest supported MAC width
 that holds both; wider operands take ``ceil(w/b_max) * ceil(a/b_max)`` passes when
 ``multipass`` is set (TPU v1 runs 16-bit operands at half or quarter speed) and are
-unsupported otherwise. Narrower operands than the narrowest width gain nothing. Data are
-stored and moved at the executed width. Floating-point layers run only in formats listed
+unsupported otherwise; each pass re-runs the layer's tiles (back to back when double-buffered).
+Narrower operands than the narrowest width gain nothing. Data are stored and moved at the
+executed width. Floating-point layers run only in formats listed
 in ``float_formats``. A dense array computes zero weights like any other, so pruning does
 not speed it up.
 
@@ -76,6 +96,9 @@ from cost_models._cost import Cost, CostModel, HardwareConfig
 from cost_models._spec_fields import SpecFields
 from cost_models._technology import FLOAT_FORMATS, Technology, technology
 from cost_models._workload import MAC_KINDS, NumberFormat, Workload
+
+_BOUND_LABELS = np.array(["compute", "memory", "unsupported"])
+"""``layer_bound`` labels, indexed by a per-layer code (a take is faster than nested string ``where``)."""
 
 DATAFLOWS = ("weight_stationary", "output_stationary", "input_stationary")
 
@@ -245,7 +268,13 @@ class SystolicArrayModel(CostModel):
         is_mac = np.isin(workload.kind, MAC_KINDS)
         supported = widths.supported & (is_mac | (hw.vector_lanes > 0))
 
-        mac = _map_gemm(workload, hw, widths.passes)
+        # The GEMM mapping is computed on the MAC layers only (in a search space most layers are
+        # weight-free); the other rows get 0 (re-fetch factors 1) and are masked below.
+        rows = np.flatnonzero(is_mac)
+        mac = {}
+        for name, values in _map_gemm(*(dim[rows] for dim in gemm_dims(workload)), widths.passes[rows], hw).items():
+            mac[name] = np.ones(len(workload)) if name.endswith("refetch") else np.zeros(len(workload))
+            mac[name][rows] = values
         dram_weight, dram_act = _dram_traffic(workload, hw, widths, mac, is_mac)
         dram_bytes = dram_weight + dram_act
         output_bytes = workload.output_elems * widths.act_bits / 8.0
@@ -276,13 +305,13 @@ class SystolicArrayModel(CostModel):
         }
         nan = np.where(supported, 1.0, np.nan)
         latency = np.maximum(compute_s, memory_s) * nan
-        bound = np.where(supported, np.where(compute_s >= memory_s, "compute", "memory"), "unsupported")
+        bound = _BOUND_LABELS[np.where(supported, np.where(compute_s >= memory_s, 0, 1), 2)]
         return Cost(
             hardware=hw.name,
             workload=workload,
             layer_latency_s=latency,
             layer_energy_by_level_j={level: e * 1e-12 * nan for level, e in energy.items()},
-            layer_bound=bound.astype(object),
+            layer_bound=bound,
             layer_detail={
                 "compute_s": compute_s * nan,
                 "memory_s": memory_s * nan,
@@ -300,9 +329,9 @@ class SystolicArrayModel(CostModel):
         )
 
 
-def _map_gemm(workload: Workload, hw: SystolicConfig, passes: np.ndarray) -> dict[str, np.ndarray]:
-    """Folds, cycles, re-fetch factors and operand stream counts of every layer's GEMM."""
-    groups, m, k_red, n_out = gemm_dims(workload)
+def _map_gemm(groups: np.ndarray, m: np.ndarray, k_red: np.ndarray, n_out: np.ndarray, passes: np.ndarray,
+              hw: SystolicConfig) -> dict[str, np.ndarray]:
+    """Folds, cycles, re-fetch factors and operand stream counts of GEMMs (:func:`gemm_dims`)."""
     spatial_r, spatial_c, temporal = {
         "weight_stationary": (k_red, n_out, m),
         "output_stationary": (m, n_out, k_red),
@@ -315,12 +344,19 @@ def _map_gemm(workload: Workload, hw: SystolicConfig, passes: np.ndarray) -> dic
     else:
         acc_entries = hw.accumulator_bytes * 8 // hw.accumulator_bits
         chunks = np.ceil(temporal / max(acc_entries // hw.cols, 1))
-    if hw.stationary_double_buffer:
-        preload, first_preload = np.maximum(hw.rows - temporal / chunks, 0.0), hw.rows
-    else:
-        preload, first_preload = np.full_like(temporal, hw.rows), 0
     folds = groups * folds_r * folds_c
-    cycles = passes * (folds * (temporal + chunks * (hw.rows + hw.cols - 2 + preload)) + first_preload)
+    skew = hw.rows + hw.cols - 2
+    if hw.stationary_double_buffer:
+        # Tiles follow each other back to back: a tile holds the array for its stream, or for
+        # the ``rows`` cycles of shifting in the next stationary tile when the stream is
+        # shorter; the first preload, the last stream and one fill/drain show once per layer
+        # (module docstring).
+        tiles = passes * folds * chunks
+        stream = temporal / chunks
+        cycles = (tiles - 1.0) * np.maximum(stream, hw.rows) + stream + hw.rows + skew
+    else:
+        # SCALE-Sim: every (fold, chunk) loads its tile, then fills and drains the array.
+        cycles = passes * folds * (temporal + chunks * (skew + hw.rows))
 
     streamed_inputs = groups * m * k_red  # im2col elements in one sweep of the input
     weight_stream, input_stream, weight_refetch, input_refetch = {

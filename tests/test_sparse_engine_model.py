@@ -135,6 +135,16 @@ def test_weights_that_do_not_fit_stream_from_dram(eie):
     assert small.layer_detail["dram_bytes"][0] == 0
 
 
+def test_the_largest_benchmark_layer_is_resident(eie):
+    # EIE Table IV runs VGG-6 (25088 x 4096, 4 % weights, 18.3 % activations) in 34.4 us from
+    # on-chip SRAM, so the preset holds its 25,089 16-bit column pointers per PE.
+    assert eie.pointer_sram_bytes_per_pe * 8 >= (25088 + 1) * eie.pointer_bits
+    cost = MODEL.evaluate(fc(25088, 4096, 0.04, 0.183), eie)
+    assert cost.layer_bound[0] == "compute"
+    # Only the 25,088 16-bit inputs, more than the 4K activation registers hold, cross DRAM.
+    assert cost.layer_detail["dram_bytes"][0] == 25088 * 2
+
+
 def test_unsupported_layers_are_nan_not_zero(eie):
     b = WorkloadBuilder(batch_size=1)
     b.conv("conv", c=16, h=8, w=8, k=16, r=3, padding=1)
