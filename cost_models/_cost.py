@@ -47,9 +47,13 @@ class Cost:
 
     def __post_init__(self) -> None:
         size = len(self.workload)
-        unknown = set(np.unique(self.layer_bound)) - set(BOUNDS)
-        if unknown:
-            raise ValueError(f"layer_bound holds {sorted(unknown)}; allowed: {', '.join(BOUNDS)}")
+        # Equality masks, not np.unique: sorting millions of strings costs more than the model.
+        known = np.zeros(size, dtype=bool)
+        for bound in BOUNDS:
+            known |= self.layer_bound == bound
+        if not known.all():
+            unknown = sorted(set(self.layer_bound[~known].tolist()))
+            raise ValueError(f"layer_bound holds {unknown}; allowed: {', '.join(BOUNDS)}")
         for label, column in (("layer_latency_s", self.layer_latency_s), ("layer_bound", self.layer_bound),
                               *self.layer_energy_by_level_j.items(), *self.layer_detail.items()):
             if len(column) != size:
