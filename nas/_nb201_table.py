@@ -81,15 +81,26 @@ def _row(arch_index: int) -> int:
 
 
 @functools.cache
-def _table() -> dict[str, np.ndarray]:
-    resource = importlib.resources.files("nas") / "data" / "nb201_accuracy.csv.gz"
+def read_nb201_table(filename: str) -> dict[str, np.ndarray]:
+    """Read a shipped per-cell NB201 table (``nas/data/<filename>``, gzipped CSV) into read-only columns.
+
+    The first column must be ``arch_index`` holding 0..15624 in order, so row ``i`` is cell ``i``.
+
+    Raises:
+        RuntimeError: The file is not such a table (a broken install).
+    """
+    resource = importlib.resources.files("nas") / "data" / filename
     text = gzip.decompress(resource.read_bytes()).decode("ascii")
     header, _, body = text.partition("\n")
     columns = header.split(",")
     values = np.loadtxt(io.StringIO(body), delimiter=",", ndmin=2)
     if values.shape != (_N_ARCHS, len(columns)) or np.any(values[:, 0] != np.arange(_N_ARCHS)):
-        raise RuntimeError(f"{resource} is not the 15,625-row NB201 accuracy table; reinstall the package")
+        raise RuntimeError(f"{resource} is not a 15,625-row NB201 table indexed by arch_index; reinstall the package")
     table = {name: values[:, position] for position, name in enumerate(columns)}
     for column in table.values():
         column.flags.writeable = False
     return table
+
+
+def _table() -> dict[str, np.ndarray]:
+    return read_nb201_table("nb201_accuracy.csv.gz")

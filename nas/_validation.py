@@ -28,9 +28,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import importlib.resources
-import io
 import math
 import time
 import tomllib
@@ -50,6 +48,7 @@ from cost_models import (
     load_hardware,
 )
 from nas._cost_report import apply_precision
+from nas._nb201_table import read_nb201_table
 from search_spaces import (
     NB201_EDGES,
     NB201_N_ARCHS,
@@ -372,7 +371,7 @@ def _nb201_rank_checks(refs: Mapping[str, Any], load: _HardwareLoader,
                        cells: np.ndarray) -> list[ValidationResult]:
     spec = refs["nb201_rank"]
     checks = spec["check"]
-    table = _latency_table()
+    table = read_nb201_table(_LATENCY_TABLE)
     archs = [index_to_arch(int(i)) for i in cells]
     reachable = np.array([output_reachable(arch) for arch in archs])
     space = get_space("nb201", dataset="cifar10")
@@ -414,17 +413,6 @@ def _rank_result(refs: Mapping[str, Any], spec: Mapping[str, Any], check: Mappin
         float(np.median(latency_ms)), float(np.median(measured_ms)), "ms (median)", "Spearman rho", rho,
         minimum, bool(rho >= minimum), note,
     )
-
-
-def _latency_table() -> dict[str, np.ndarray]:
-    resource = importlib.resources.files(__package__) / "data" / _LATENCY_TABLE
-    text = gzip.decompress(resource.read_bytes()).decode("ascii")
-    header, _, body = text.partition("\n")
-    columns = header.split(",")
-    values = np.loadtxt(io.StringIO(body), delimiter=",", ndmin=2)
-    if values.shape != (NB201_N_ARCHS, len(columns)) or np.any(values[:, 0] != np.arange(NB201_N_ARCHS)):
-        raise RuntimeError(f"{resource} is not the 15,625-row NB201 latency table; reinstall the package")
-    return {name: values[:, position] for position, name in enumerate(columns)}
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
