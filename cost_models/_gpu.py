@@ -76,6 +76,12 @@ class GPUConfig(HardwareConfig):
         sparse_2_4: Whether sparse tensor cores run 2:4 weights (Ampere and later).
         memory_bandwidth_gbs: DRAM bandwidth in GB/s (1e9 B/s).
         memory_efficiency: Fraction of ``memory_bandwidth_gbs`` a streaming kernel sustains.
+        l1_bandwidth_gbs: Load bandwidth of all SMs' L1 (L1/texture) caches together, in
+            GB/s: bytes per clock per SM x ``sm_count`` x boost clock.
+        l2_bandwidth_gbs: Load bandwidth of the L2 cache to the SMs, in GB/s.
+        l1_caches_global_loads: Whether an ordinary global load (``ld.global``, no ``__ldg``)
+            is cached in L1 by default. False on consumer Pascal (GP10x caches global loads
+            in L2 only unless a kernel opts in; Pascal Tuning Guide), true from Volta on.
         sm_count: Streaming multiprocessors.
         gemm_tile_m: Rows (output pixels) of the smallest GEMM tile that keeps an SM at peak.
         gemm_tile_n: Columns (output channels) of that tile.
@@ -106,6 +112,9 @@ class GPUConfig(HardwareConfig):
     sparse_2_4: bool
     memory_bandwidth_gbs: float
     memory_efficiency: float
+    l1_bandwidth_gbs: float
+    l2_bandwidth_gbs: float
+    l1_caches_global_loads: bool
     sm_count: int
     gemm_tile_m: int
     gemm_tile_n: int
@@ -143,6 +152,9 @@ class GPUConfig(HardwareConfig):
             sparse_2_4=fields.boolean("sparse_2_4"),
             memory_bandwidth_gbs=fields.number("memory_bandwidth_gbs"),
             memory_efficiency=fields.fraction("memory_efficiency"),
+            l1_bandwidth_gbs=fields.number("l1_bandwidth_gbs"),
+            l2_bandwidth_gbs=fields.number("l2_bandwidth_gbs"),
+            l1_caches_global_loads=fields.boolean("l1_caches_global_loads"),
             sm_count=fields.integer("sm_count"),
             gemm_tile_m=fields.power_of_two("gemm_tile_m", minimum=_MIN_TILE),
             gemm_tile_n=fields.power_of_two("gemm_tile_n", minimum=_MIN_TILE),
@@ -160,6 +172,16 @@ class GPUConfig(HardwareConfig):
         if config.idle_power_w >= config.tdp_w:
             fields.fail("idle_power_w", f"is {config.idle_power_w!r}; give a number below tdp_w = {config.tdp_w!r}")
         return config
+
+    @property
+    def window_cache_level(self) -> str:
+        """The cache that serves a window kernel's repeated reads: ``"l1"`` or ``"l2"``."""
+        return "l1" if self.l1_caches_global_loads else "l2"
+
+    @property
+    def window_cache_bandwidth_gbs(self) -> float:
+        """Bandwidth of :attr:`window_cache_level`, in GB/s."""
+        return self.l1_bandwidth_gbs if self.l1_caches_global_loads else self.l2_bandwidth_gbs
 
     def run_format(self, fmt: NumberFormat | str) -> NumberFormat:
         """The format a GEMM requested in ``fmt`` runs in: ``fmt`` itself or the nearest wider one."""
@@ -256,14 +278,33 @@ class GPURooflineModel(CostModel):
     on sparse tensor cores: half the weights plus 2 index bits per kept weight. Activation
     sparsity does not shrink GPU tensors.
 
+    **Window reads (cache time).** A pooling or depthwise layer on the CUDA cores is a
+    direct kernel, one thread per output (PyTorch's ``avg_pool2d``/``max_pool2d`` and
+    depthwise kernels): each output loads its :math:`R \times S` window from global memory
+    with no register reuse between neighbouring outputs. DRAM sees each input about once
+    (:math:`t_{mem}`), but the cache that serves the loads moves every tap:
+
+    .. math::
+        t_{cache} = \frac{R\, S\, O\, b_{act} / 8}{BW_{cache}}
+
+    (``cache_bytes``, ``cache_s``; *O* outputs, :math:`b_{act}` activation bits). The level
+    is the one a plain ``ld.global`` is cached in: L1 from Volta on (``l1_bandwidth_gbs``,
+    the unified L1/shared-memory cache holds the few input rows a block's windows share),
+    L2 on consumer Pascal (``l2_bandwidth_gbs``), whose L1/texture cache keeps global loads
+    only when a kernel opts in (``__ldg`` or ``-dlcm=ca``; Pascal Tuning Guide, "Unified
+    L1/Texture Cache") and PyTorch's pooling kernels do not. The window's arithmetic
+    (*R S* adds per pooled output, *2 R S* per depthwise output) is already in *F*.
+    Other layers read each element once: :math:`t_{cache} = 0`. Column ``cache_level``.
+
     **Latency.** The host issues kernels asynchronously, so a per-kernel launch overhead
     :math:`t_{launch}` hides behind longer kernels and paces shorter ones; compute and
     memory overlap (roofline):
 
     .. math::
-        t = \max(t_{compute}, t_{mem}, t_{launch})
+        t = \max(t_{compute}, t_{mem}, t_{cache}, t_{launch})
 
-    and ``layer_bound`` names the largest term.
+    and ``layer_bound`` names the largest term; :math:`t_{cache}` is data movement, so a
+    layer it sets is ``"memory"``-bound (``cache_s > memory_s`` tells which level).
 
     **Energy** (power-based). With compute activity :math:`a_c = (F / P_{nom}) / t`
     (``utilization``; :math:`P_{nom}` is the datasheet peak of the engine, doubled for 2:4)
@@ -273,7 +314,11 @@ class GPURooflineModel(CostModel):
     split in proportion to :math:`a_c` and :math:`a_m`. The cap at TDP is the board's power
     limiter. ``area_mm2`` is the die area.
 
-    **Not modelled.** Activations that stay in L2 between layers, kernel fusion, and a
+    **Not modelled.** The power of cache traffic (only DRAM activity enters the energy), the
+    index arithmetic of a direct window kernel (integer division of the output index,
+    bounds, the ``count_include_pad=False`` divisor: the Workload IR does not record it and
+    its instruction count depends on the framework build), sector rounding of misaligned
+    taps, activations that stay in L2 between layers, kernel fusion, and a
     framework's per-op host overhead beyond ``kernel_launch_overhead_us`` (eager PyTorch
     spends tens of microseconds per op: raise that key to model it).
 
@@ -350,7 +395,11 @@ class GPURooflineModel(CostModel):
         memory_s = dram_bytes / (bandwidth * hw.memory_efficiency)
         launch_s = np.full(len(wl), hw.kernel_launch_overhead_us * 1e-6)
 
-        terms = np.stack([compute_s, memory_s, launch_s])
+        window = (wl.kind == LayerKind.POOL) | (wl.kind == LayerKind.DEPTHWISE_CONV)
+        cache_bytes = np.where(window, (wl.r * wl.s) * wl.output_elems * wl.act_bits / 8.0, 0.0)
+        cache_s = cache_bytes / (hw.window_cache_bandwidth_gbs * 1e9)
+
+        terms = np.stack([compute_s, np.maximum(memory_s, cache_s), launch_s])
         latency_s = terms.max(axis=0)
         bound = _BOUNDS[terms.argmax(axis=0)]
 
@@ -367,11 +416,14 @@ class GPURooflineModel(CostModel):
         detail = {
             "compute_s": compute_s,
             "memory_s": memory_s,
+            "cache_s": cache_s,
             "launch_s": launch_s,
             "utilization": utilization,
             "arithmetic_intensity_flop_per_byte": flop / dram_bytes,
             "flop": flop,
             "dram_bytes": dram_bytes,
+            "cache_bytes": cache_bytes,
+            "cache_level": np.where(window, hw.window_cache_level, "-"),
             "math_run": labels[math_run],
             "engine": np.where(gemm, "gemm", "vector"),
             "sparse_speedup": sparse_speedup,

@@ -159,6 +159,9 @@ def _write_variant(tmp_path, change: dict, drop: str | None = None):
     ({"gemm_tile_m": "96"}, None, "gemm_tile_m", ("is 96; give a power of two >= 16",)),
     ({"gemm_tile_n": "8"}, None, "gemm_tile_n", ("is 8; give a power of two >= 16",)),
     ({"sparse_2_4": "1"}, None, "sparse_2_4", ("is 1; give true or false",)),
+    ({"l1_caches_global_loads": "1"}, None, "l1_caches_global_loads", ("is 1; give true or false",)),
+    ({"l2_bandwidth_gbs": "0"}, None, "l2_bandwidth_gbs", ("is 0; give a number > 0",)),
+    ({}, "l1_bandwidth_gbs", "l1_bandwidth_gbs", ("is missing",)),
     ({"peak_tflops": "66.9"}, None, "peak_tflops", ("is 66.9; give a table {name = number > 0} keyed by fp32,",)),
     ({"peak_tflops": "{ fp16 = 989.4 }"}, None, "peak_tflops.fp32", ("is missing",)),
     ({"peak_tflops": "{ fp32 = 66.9, fp4 = 4000.0 }"}, None, "peak_tflops.fp4",
@@ -337,8 +340,8 @@ def test_energy_positive_finite_and_work_conserved(specs, batch, fmt, compressio
     assert np.all((cost.layer_detail["utilization"] > 0) & (cost.layer_detail["utilization"] <= 1))
     detail = cost.layer_detail
     np.testing.assert_allclose(detail["flop"], 2 * wl.macs + wl.ops)
-    np.testing.assert_allclose(
-        cost.layer_latency_s, np.maximum.reduce([detail["compute_s"], detail["memory_s"], detail["launch_s"]]))
+    np.testing.assert_allclose(cost.layer_latency_s, np.maximum.reduce(
+        [detail["compute_s"], detail["memory_s"], detail["cache_s"], detail["launch_s"]]))
     assert set(cost.layer_bound) <= {"compute", "memory", "launch"}
 
 
@@ -387,3 +390,92 @@ def test_resnet_conv_on_h100_is_launch_bound_at_batch_1_and_compute_bound_at_256
         bounds.append(cost.layer_bound[0])
         assert math.isfinite(cost.energy_j[0])
     assert bounds == ["launch", "compute"]
+
+
+# ---------------------------------------------------------------- window reads through the cache
+
+PASCAL = ("gtx_1080ti", "titan_x", "titan_xp")
+
+
+@pytest.mark.parametrize("name", GPU_PRESETS)
+def test_caches_are_faster_than_dram_and_pascal_serves_windows_from_l2(name: str) -> None:
+    config = hardware(name)
+    assert config.l1_bandwidth_gbs > config.l2_bandwidth_gbs > config.memory_bandwidth_gbs
+    assert config.window_cache_level == ("l2" if name in PASCAL else "l1")
+    assert config.window_cache_bandwidth_gbs == (
+        config.l2_bandwidth_gbs if name in PASCAL else config.l1_bandwidth_gbs)
+
+
+def _pool_and_elementwise(batch: int, r: int = 3) -> Workload:
+    """A stride-1 r x r pool (padded, so output = input size) and a ReLU of the same size."""
+    b = WorkloadBuilder(batch_size=batch)
+    b.pool("pool", c=16, h=32, w=32, r=r, padding=r // 2)
+    b.elementwise("relu", c=16, h=32, w=32)
+    return b.build()
+
+
+@pytest.mark.parametrize("name", GPU_PRESETS)
+def test_3x3_pool_is_never_faster_than_an_elementwise_op_and_slower_where_l2_serves_it(name: str) -> None:
+    wl = _pool_and_elementwise(256)
+    assert wl.output_elems[0] == wl.output_elems[1] and wl.input_elems[0] == wl.input_elems[1]
+    cost = MODEL.evaluate(wl, hardware(name))
+    pool, relu = cost.layer_latency_s
+    detail = cost.layer_detail
+    # Same DRAM traffic; the pool's 9 taps per output move through the cache.
+    assert detail["dram_bytes"][0] == detail["dram_bytes"][1]
+    assert detail["cache_bytes"][0] == 9 * wl.output_elems[0] * 4
+    assert detail["cache_bytes"][1] == 0 and detail["cache_s"][1] == 0
+    assert detail["cache_level"].tolist() == [hardware(name).window_cache_level, "-"]
+    assert pool >= relu
+    if name in PASCAL:
+        # GP102: 36 B per output over ~1.1-1.2 TB/s of L2 vs 8 B over ~410-470 GB/s of DRAM.
+        assert pool > 1.3 * relu
+        assert cost.layer_bound[0] == "memory"
+        assert detail["cache_s"][0] > detail["memory_s"][0]
+        assert pool == pytest.approx(detail["cache_s"][0])
+        assert detail["cache_s"][0] == pytest.approx(
+            detail["cache_bytes"][0] / (hardware(name).l2_bandwidth_gbs * 1e9))
+
+
+@pytest.mark.parametrize("name", PASCAL)
+@pytest.mark.parametrize("kind", ["pool", "depthwise"])
+def test_a_bigger_window_costs_more(name: str, kind: str) -> None:
+    latency = []
+    for r in (3, 5, 7):
+        b = WorkloadBuilder(batch_size=256)
+        if kind == "pool":
+            b.pool("pool", c=32, h=16, w=16, r=r, padding=r // 2)
+        else:
+            b.conv("dw", c=32, h=16, w=16, k=32, r=r, padding=r // 2, groups=32)
+        cost = MODEL.evaluate(b.build(), hardware(name))
+        assert cost.layer_detail["engine"][0] == "vector"
+        assert cost.layer_detail["cache_s"][0] > cost.layer_detail["memory_s"][0]
+        latency.append(cost.latency_s[0])
+    assert latency[0] < latency[1] < latency[2]
+
+
+@settings(max_examples=60, deadline=None)
+@given(specs=networks, batch=st.integers(1, 256), fmt=formats, name=st.sampled_from(GPU_PRESETS),
+       factor=st.floats(1.0, 8.0), level=st.sampled_from(["l1", "l2", "both"]))
+def test_more_cache_bandwidth_never_slows_a_layer(specs, batch, fmt, name, factor, level) -> None:
+    config = hardware(name)
+    faster = dataclasses.replace(
+        config,
+        l1_bandwidth_gbs=config.l1_bandwidth_gbs * (factor if level != "l2" else 1.0),
+        l2_bandwidth_gbs=config.l2_bandwidth_gbs * (factor if level != "l1" else 1.0))
+    wl = network(specs, batch, fmt)
+    before, after = MODEL.evaluate(wl, config), MODEL.evaluate(wl, faster)
+    assert np.all(after.layer_latency_s <= before.layer_latency_s * (1 + 1e-12))
+    assert np.all(after.layer_detail["cache_s"] <= before.layer_detail["cache_s"] * (1 + 1e-12))
+
+
+@settings(max_examples=40, deadline=None)
+@given(specs=networks, batch=st.integers(1, 64), name=st.sampled_from(GPU_PRESETS))
+def test_only_window_layers_on_the_cuda_cores_have_cache_traffic(specs, batch, name) -> None:
+    wl = network(specs, batch)
+    cost = MODEL.evaluate(wl, hardware(name))
+    kinds = np.array([kind for kind, *_ in specs])
+    window = (kinds == "pool") | (kinds == "depthwise")
+    np.testing.assert_array_equal(cost.layer_detail["cache_bytes"] > 0, window)
+    np.testing.assert_allclose(cost.layer_detail["cache_bytes"][window],
+                               (wl.r * wl.s * wl.output_elems * wl.act_bits / 8)[window])

@@ -212,8 +212,9 @@ def test_more_bandwidth_or_buffer_is_never_slower(wl, hw, factor):
     bigger = dataclasses.replace(hw, activation_buffer_bytes=int(hw.activation_buffer_bytes * factor),
                                  weight_buffer_bytes=int(hw.weight_buffer_bytes * factor),
                                  accumulator_bytes=int(hw.accumulator_bytes * factor))
-    assert MODEL.evaluate(wl, faster).latency_s[0] <= base
-    assert MODEL.evaluate(wl, bigger).latency_s[0] <= base
+    rounding = base * 1e-12  # the same cycles summed in another order may differ in the last bit
+    assert MODEL.evaluate(wl, faster).latency_s[0] <= base + rounding
+    assert MODEL.evaluate(wl, bigger).latency_s[0] <= base + rounding
 
 
 @settings(max_examples=60, deadline=None)

@@ -32,13 +32,8 @@ _EIE_VGG6 = ("24.3 us, 29 % under the paper and below its own perfect-balance 28
              "of the theoretical time on 7 of 9 layers, VGG-7 (same 64-row, 4 % slices) included, and the "
              "filler count matches sampling; VGG-6 is the only layer over 4K inputs and its actual/theoretical "
              "ratio (1.22) is the paper's largest: cause not found, no fit made")
-_PASCAL_256 = ("Pascal GPUs at batch 256 (HELP): 3x3 avg-pool edges measure 2.1-3.5x the model's one "
-               "memory pass per pool; window ops need their cache traffic modelled")
 KNOWN_MISSES = {
     "EIE VGG-6 latency": _EIE_VGG6,
-    "NB201 rho: GTX 1080 Ti, batch 256": _PASCAL_256,
-    "NB201 rho: Titan X, batch 256": _PASCAL_256,
-    "NB201 rho: Titan Xp, batch 256": _PASCAL_256,
 }
 """Checks the models miss today, with the diagnosis; strict xfails, so a fix shows up as XPASS."""
 
