@@ -22,7 +22,7 @@ from cost_models._hardware import (
     load_hardware,
     register_family,
 )
-from cost_models._sparse_engine import SparseEngineConfig, SparseEngineModel
+from cost_models._sparse_engine import SparseEngineConfig, SparseEngineModel, expected_padding
 from cost_models._systolic import SystolicArrayModel, SystolicConfig
 from cost_models._technology import NodeScaling, Technology, node_scaling, technology
 from cost_models._workload import (
@@ -61,6 +61,7 @@ __all__ = [
     "WorkloadBuilder",
     "cost_model_for",
     "evaluate",
+    "expected_padding",
     "list_presets",
     "load_hardware",
     "node_scaling",
