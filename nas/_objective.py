@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from cost_models import HardwareConfig, evaluate, load_hardware
+from cost_models import HardwareConfig, Workload, evaluate, load_hardware
+from nas._compression_choice import choice_from_params, compress_module, compress_workload, suggest_compression
 from nas._cost_report import apply_precision
 from nas._spec import StudySpec
 from search_spaces import SearchSpace
@@ -28,6 +29,8 @@ class CandidateError(RuntimeError):
 def suggest_candidate(trial: Any, spec: StudySpec, space: SearchSpace) -> None:
     """Suggest every searched parameter of ``spec`` on an Optuna ``trial``."""
     space.sample(trial)
+    if spec.compression is not None:
+        suggest_compression(trial, spec.compression)
     if len(spec.hardware.presets) > 1:
         trial.suggest_categorical("hardware", spec.hardware.presets)
 
@@ -58,7 +61,18 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
     genotype = space.from_params(params)
     hardware_name = params.get("hardware", spec.hardware.presets[0])
     hardware = _hardware(hardware_name)
+    choice = None if spec.compression is None else choice_from_params(spec.compression, params)
+    module, masks = None, None
+    if spec.accuracy.source != "oracle":
+        import torch
+
+        torch.manual_seed(trial_seed(spec.study.seed, trial_number))
+        module = space.build(genotype)
+        if choice is not None:
+            masks = compress_module(module, choice)
     workload = apply_precision(space.workload(genotype, batch_size=spec.hardware.batch_size), spec.hardware.precision)
+    if choice is not None:
+        workload = compress_workload(workload, choice, masks)
     cost = evaluate(workload, hardware)
     if cost.unsupported.any():
         layers = ", ".join(workload.name[cost.unsupported][:3])
@@ -72,6 +86,7 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
         macs=int(workload.macs.sum()),
         params=int(workload.params.sum()),
         weight_bytes=float(workload.weight_bytes.sum()),
+        compressed_size_bytes=_compressed_size_bytes(workload, shared=bool(choice and choice.share_bits)),
         n_layers=len(workload),
     )
     for level, joules in cost.energy_by_level_j.items():
@@ -79,7 +94,7 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
     for bound in ("compute", "memory", "launch"):
         share = cost.layer_latency_s[cost.layer_bound == bound].sum() / cost.latency_s[0]
         metrics[f"latency_{bound}_bound_fraction"] = float(share)
-    metrics.update(_accuracy(spec, space, genotype, metrics, trial_number))
+    metrics.update(_accuracy(spec, space, module, metrics))
 
     for objective in spec.objectives:
         value = metrics[objective.metric]
@@ -89,19 +104,21 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
     return metrics
 
 
-def _accuracy(
-    spec: StudySpec, space: SearchSpace, genotype: Any, labels: Mapping[str, Any], trial_number: int
-) -> dict[str, float]:
+def _accuracy(spec: StudySpec, space: SearchSpace, module: Any, labels: Mapping[str, Any]) -> dict[str, float]:
     if spec.accuracy.source == "oracle":
         return _nb201_table().metrics(int(labels["arch_index"]), spec.space.dataset)
     import torch
 
     from nas.proxies import get_proxy
 
-    torch.manual_seed(trial_seed(spec.study.seed, trial_number))
-    module = space.build(genotype)
     inputs = torch.zeros((1, *space.input_shape()))
     return {"log_synflow": get_proxy("synflow").score(module, inputs)}
+
+
+def _compressed_size_bytes(workload: Workload, *, shared: bool) -> float:
+    from nas.compression import workload_compressed_size_bytes
+
+    return float(workload_compressed_size_bytes(workload, shared_weights=shared)["total_bytes"].sum())
 
 
 @functools.lru_cache(maxsize=8)

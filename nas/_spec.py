@@ -29,6 +29,7 @@ COST_METRICS = {
     "macs": "multiply-accumulates of one batch",
     "params": "trainable parameters",
     "weight_bytes": "bytes of the weights at their bit-width",
+    "compressed_size_bytes": "bytes a model file holds: weights or CSC entries, pointers, codebooks, biases",
 }
 ACCURACY_METRICS = {
     "oracle": {
@@ -106,6 +107,58 @@ class HardwareSection(_Strict):
         return precision
 
 
+class CompressionSection(_Strict):
+    """``[compression]``: pruning, quantization and weight sharing, each fixed or searched.
+
+    A value fixes the setting; a list of choices (or ``[low, high]`` for ``prune_ratio``)
+    makes it a search dimension. ``2:4`` pruning always removes half the weights.
+    """
+
+    prune_ratio: float | list[float] = 0.0
+    pattern: str | list[str] = "unstructured"
+    weight_format: str | list[str] | None = None
+    act_format: str | list[str] | None = None
+    share_bits: int | list[int] | None = None
+
+    @field_validator("prune_ratio")
+    @classmethod
+    def _ratio(cls, ratio: float | list[float]) -> float | list[float]:
+        bounds = ratio if isinstance(ratio, list) else [ratio]
+        if len(bounds) not in (1, 2) or not all(0.0 <= r <= 0.95 for r in bounds) or bounds != sorted(bounds):
+            raise ValueError(f"{ratio!r}: give a fraction in [0, 0.95] or a range [low, high] within it")
+        return ratio
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, pattern: str | list[str]) -> str | list[str]:
+        from nas.compression import PRUNING_PATTERNS
+
+        return _choices_from(pattern, PRUNING_PATTERNS)
+
+    @field_validator("weight_format", "act_format")
+    @classmethod
+    def _format(cls, fmt: str | list[str] | None) -> str | list[str] | None:
+        from nas.compression import FORMATS
+
+        return None if fmt is None else _choices_from(fmt, FORMATS)
+
+    @field_validator("share_bits")
+    @classmethod
+    def _share_bits(cls, bits: int | list[int] | None) -> int | list[int] | None:
+        if bits is not None and not all(1 <= b <= 8 for b in (bits if isinstance(bits, list) else [bits])):
+            raise ValueError(f"{bits!r}: codebooks of 2 to 256 entries, so 1 to 8 bits")
+        return bits
+
+
+def _choices_from(value: str | list[str], allowed) -> str | list[str]:
+    for choice in value if isinstance(value, list) else [value]:
+        if choice not in allowed:
+            raise ValueError(f"unknown {choice!r}; choose from {', '.join(allowed)}")
+    if isinstance(value, list) and not value:
+        raise ValueError("give at least one choice")
+    return value
+
+
 class Objective(_Strict):
     """``[[objectives]]``: a metric and whether to maximise or minimise it."""
 
@@ -149,6 +202,7 @@ class StudySpec(_Strict):
     space: SpaceSection
     accuracy: AccuracySection = AccuracySection()
     hardware: HardwareSection
+    compression: CompressionSection | None = None
     objectives: list[Objective] = Field(min_length=1)
     constraints: list[Constraint] = []
 
@@ -167,6 +221,11 @@ class StudySpec(_Strict):
             raise ValueError("objectives name the same metric twice")
         if self.accuracy.source == "oracle" and self.space.name != "nb201":
             raise ValueError("accuracy.source 'oracle' needs a benchmark table; only space 'nb201' has one")
+        if self.accuracy.source == "oracle" and self.compression is not None:
+            raise ValueError(
+                "compression: the NAS-Bench-201 table knows only the accuracy of uncompressed networks, so a "
+                "search would prune for free; use accuracy.source = 'synflow' (scored on the compressed network)"
+            )
         return self
 
     def available_metrics(self) -> dict[str, str]:

@@ -41,7 +41,7 @@ from collections.abc import Mapping
 import numpy as np
 from torch import nn
 
-from cost_models import MAC_KINDS, Workload, expected_padding
+from cost_models import MAC_KINDS, SparsityPattern, Workload, expected_padding
 from nas.compression._huffman import encoded_bits, huffman_code_lengths, huffman_table_bits
 
 SIZE_KEYS = (
@@ -233,23 +233,32 @@ def module_compressed_size_bytes(
 
 
 def workload_compressed_size_bytes(
-    workload: Workload, *, relative_index_bits: int = 4, pointer_bits: int = 32, per_channel_scales: bool = True
+    workload: Workload,
+    *,
+    shared_weights: bool = True,
+    relative_index_bits: int = 4,
+    pointer_bits: int = 32,
+    per_channel_scales: bool = True,
 ) -> dict[str, np.ndarray]:
     """Expected bytes of each layer of a :class:`~cost_models.Workload`, from its compression state.
 
-    A pruned layer (``weight_density < 1``) takes the CSC layout with ``weight_bits``-wide
-    codebook indices (expected fillers, no Huffman coding); an unpruned one the dense layout at
-    ``weight_bits`` (with its quantization scales when below 32 bits). Parameters that are not
-    weights (biases, norm scales) are 32-bit floats. Sum a column over each network with
-    :meth:`Workload.per_network`.
+    A 2:4 layer (pattern N_M) stores its kept values and 2 bits of position metadata per kept
+    value, NVIDIA's compressed format (Mishra et al. 2021). Any other pruned layer
+    (``weight_density < 1``) takes the CSC layout with ``weight_bits``-wide entries (expected
+    fillers, no Huffman coding). An unpruned one takes the dense layout at ``weight_bits``. With
+    ``shared_weights`` the entries are codebook indices and each layer stores its codebook;
+    without, they are the quantized values themselves and a layer below 32 bits stores its
+    quantization scales instead. Parameters that are not weights (biases, norm scales) are
+    32-bit floats. Sum a column over each network with :meth:`Workload.per_network`.
 
     Args:
-        workload: Layers with ``weights``, ``params``, ``k``, ``groups``, ``weight_density`` and
-            ``weight_bits``.
+        workload: Layers with ``weights``, ``params``, ``k``, ``groups``, ``weight_density``,
+            ``pattern`` and ``weight_bits``.
+        shared_weights: Whether weights are codebook indices (Deep Compression weight sharing).
         relative_index_bits: Width of the zero-run count of a CSC entry.
         pointer_bits: Width of a column pointer.
-        per_channel_scales: A quantized dense layer stores one scale per output channel
-            (True) or one per tensor.
+        per_channel_scales: A quantized layer stores one scale per output channel (True) or
+            one per tensor.
 
     Returns:
         ``{key: one value per layer}`` for every key of :data:`SIZE_KEYS`.
@@ -264,19 +273,27 @@ def workload_compressed_size_bytes(
     """
     _check("csc", 1, relative_index_bits, pointer_bits, False)
     has_weights = np.isin(workload.kind, MAC_KINDS) & (workload.weights > 0)
-    sparse = has_weights & (workload.weight_density < 1)
+    n_m = has_weights & (workload.pattern == SparsityPattern.N_M)
+    sparse = has_weights & (workload.weight_density < 1) & ~n_m
     rows = np.where(has_weights, workload.k / workload.groups, 1.0)
     biases = (workload.params - workload.weights).astype(np.float64)
+    bits = workload.weight_bits.astype(np.float64)
+    scales = np.where(has_weights, _scale_bytes(bits, workload.k if per_channel_scales else 1), 0.0)
     csc = expected_compressed_size_bytes(
         workload.weights, rows, density=workload.weight_density, bits=workload.weight_bits,
         biases=biases, relative_index_bits=relative_index_bits, pointer_bits=pointer_bits)
-    bits = workload.weight_bits.astype(np.float64)
-    dense = _breakdown(
-        weight_bytes=workload.weights * bits / 8,
-        codebook_bytes=np.where(has_weights, _scale_bytes(bits, workload.k if per_channel_scales else 1), 0.0),
-        bias_bytes=biases * FLOAT_BITS / 8,
-    )
-    return {key: np.where(sparse, csc[key], dense[key]) for key in SIZE_KEYS}
+    if not shared_weights:
+        csc = _breakdown(**{**csc, "codebook_bytes": scales})
+    kept = workload.weights * workload.weight_density
+    structured = _breakdown(weight_bytes=kept * bits / 8, relative_index_bytes=kept * _N_M_INDEX_BITS / 8,
+                            codebook_bytes=scales, bias_bytes=biases * FLOAT_BITS / 8)
+    dense = _breakdown(weight_bytes=workload.weights * bits / 8, codebook_bytes=scales,
+                       bias_bytes=biases * FLOAT_BITS / 8)
+    return {key: np.where(n_m, structured[key], np.where(sparse, csc[key], dense[key])) for key in SIZE_KEYS}
+
+
+_N_M_INDEX_BITS = 2
+"""Position metadata per kept weight of a 2:4 tensor: which 2 of 4 (NVIDIA Ampere whitepaper, 2020)."""
 
 
 def _columns(weight: np.ndarray, groups: int) -> np.ndarray:

@@ -1,0 +1,117 @@
+"""The compression of one candidate: suggested on a trial, applied to its workload and its module."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cost_models import MAC_KINDS, Workload
+from nas._spec import CompressionSection
+
+if TYPE_CHECKING:
+    import optuna
+    import torch
+
+
+
+@dataclasses.dataclass(frozen=True)
+class CompressionChoice:
+    """Concrete compression settings of one candidate.
+
+    Args:
+        prune_ratio: Fraction of prunable weights removed (0.5 for ``2:4``).
+        pattern: ``"unstructured"``, ``"2:4"`` or ``"channel"``.
+        weight_format: Quantization format of the weights, or None to keep the study's precision.
+        act_format: Quantization format of the activations, or None.
+        share_bits: Bits of the weight-sharing codebook index (Deep Compression), or None.
+            Shared weights are stored as indices of this width; arithmetic stays in
+            ``weight_format``.
+    """
+
+    prune_ratio: float
+    pattern: str
+    weight_format: str | None
+    act_format: str | None
+    share_bits: int | None
+
+    def policy(self):
+        """The :class:`~nas.compression.PruningPolicy`, or None when nothing is pruned."""
+        from nas.compression import PruningPolicy
+
+        return PruningPolicy(ratio=self.prune_ratio, pattern=self.pattern) if self.prune_ratio > 0 else None
+
+
+def suggest_compression(trial: optuna.Trial, section: CompressionSection) -> None:
+    """Suggest the searched settings of ``section`` on ``trial`` (fixed ones suggest nothing)."""
+    pattern = _suggest(trial, "prune_pattern", section.pattern)
+    if pattern != "2:4" and isinstance(section.prune_ratio, list) and len(section.prune_ratio) == 2:
+        trial.suggest_float("prune_ratio", *section.prune_ratio)
+    for name in ("weight_format", "act_format", "share_bits"):
+        _suggest(trial, name, getattr(section, name))
+
+
+def choice_from_params(section: CompressionSection, params: Mapping[str, Any]) -> CompressionChoice:
+    """The settings of a candidate: searched ones from ``params``, fixed ones from ``section``."""
+
+    def pick(name: str, value: Any) -> Any:
+        return params[name] if name in params else (value[0] if isinstance(value, list) else value)
+
+    pattern = pick("prune_pattern", section.pattern)
+    if pattern == "2:4":
+        ratio = 0.5
+    elif "prune_ratio" in params:
+        ratio = float(params["prune_ratio"])
+    else:
+        ratio = float(section.prune_ratio[0] if isinstance(section.prune_ratio, list) else section.prune_ratio)
+    return CompressionChoice(
+        prune_ratio=ratio,
+        pattern=pattern,
+        weight_format=pick("weight_format", section.weight_format),
+        act_format=pick("act_format", section.act_format),
+        share_bits=pick("share_bits", section.share_bits),
+    )
+
+
+def compress_workload(
+    workload: Workload, choice: CompressionChoice, masks: Mapping[str, torch.Tensor] | None = None
+) -> Workload:
+    """Prune, quantize and share the weights of ``workload`` as ``choice`` says.
+
+    Args:
+        workload: The network at the study's precision.
+        choice: The candidate's compression.
+        masks: Pruning masks from :func:`compress_module`, for exact per-layer densities.
+    """
+    from nas.compression import prune_workload, quantize_workload
+
+    policy = choice.policy()
+    if policy is not None:
+        workload = prune_workload(workload, policy, masks)
+    if choice.weight_format is not None:
+        workload = quantize_workload(workload, choice.weight_format, choice.act_format)
+    if choice.share_bits is not None:
+        workload = workload.with_compression(weight_bits=choice.share_bits,
+                                             layers=np.isin(workload.kind, MAC_KINDS))
+    return workload
+
+
+def compress_module(module: torch.nn.Module, choice: CompressionChoice) -> dict[str, torch.Tensor]:
+    """Apply ``choice`` to ``module`` in place (masks, fake quantization, shared weights); return the masks."""
+    from nas.compression import apply_weight_sharing, prune_module, quantize_module
+
+    policy = choice.policy()
+    masks = prune_module(module, policy) if policy is not None else {}
+    if choice.weight_format is not None:
+        quantize_module(module, choice.weight_format, choice.act_format)
+    if choice.share_bits is not None:
+        apply_weight_sharing(module, choice.share_bits, reserve_zero=policy is not None)
+    return masks
+
+
+def _suggest(trial: optuna.Trial, name: str, value: Any) -> Any:
+    if isinstance(value, list) and len(value) > 1:
+        return trial.suggest_categorical(name, value)
+    return value[0] if isinstance(value, list) else value

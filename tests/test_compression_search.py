@@ -1,0 +1,104 @@
+"""Compression as search dimensions: the [compression] section, the trial, the metrics."""
+
+import optuna
+import pytest
+
+from nas import StudySpecError, run_search, study_to_dataset
+from nas._compression_choice import choice_from_params, suggest_compression
+from nas._objective import evaluate_candidate
+
+CONV3 = dict.fromkeys(("edge_0_1", "edge_0_2", "edge_1_2", "edge_0_3", "edge_1_3", "edge_2_3"), "nor_conv_3x3")
+SEARCHED = {"prune_ratio": [0.0, 0.9], "pattern": ["unstructured", "2:4", "channel"],
+            "weight_format": ["int8", "fp16"], "share_bits": [4, 5]}
+
+
+@pytest.fixture
+def proxy_spec(small_spec):
+    def make(compression=None, **hardware):
+        return small_spec(
+            name="compressed", n_trials=6, accuracy={"source": "synflow"}, compression=compression or SEARCHED,
+            objectives=[{"metric": "log_synflow", "direction": "maximize"},
+                        {"metric": "compressed_size_bytes", "direction": "minimize"}],
+            hardware={"presets": ["t4"], **hardware},
+        )
+    return make
+
+
+@pytest.mark.parametrize(
+    ("compression", "message"),
+    [
+        ({"pattern": "3:4"}, "compression.pattern: unknown '3:4'; choose from unstructured, 2:4, channel"),
+        ({"prune_ratio": 0.99}, "compression.prune_ratio: 0.99: give a fraction in [0, 0.95]"),
+        ({"prune_ratio": [0.5, 0.1]}, "compression.prune_ratio: "),
+        ({"weight_format": ["int8", "int9"]}, "compression.weight_format: unknown 'int9'"),
+        ({"share_bits": 9}, "compression.share_bits: 9: codebooks of 2 to 256 entries"),
+        ({"pruning": 0.5}, "compression.pruning: unknown field"),
+    ],
+)
+def test_bad_compression_fields_are_named(proxy_spec, compression, message):
+    with pytest.raises(StudySpecError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        proxy_spec(compression)
+
+
+def test_oracle_accuracy_refuses_compression(small_spec):
+    with pytest.raises(StudySpecError, match="knows only the accuracy of uncompressed networks"):
+        small_spec(compression={"prune_ratio": 0.5})
+
+
+def test_two_four_fixes_the_ratio_and_fixed_settings_suggest_nothing(proxy_spec):
+    section = proxy_spec().compression
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        suggest_compression(trial, section)
+        choice = choice_from_params(section, trial.params)
+        assert ("prune_ratio" in trial.params) == (choice.pattern != "2:4")
+        if choice.pattern == "2:4":
+            assert choice.prune_ratio == 0.5
+        seen.add(choice.pattern)
+        study.tell(trial, 0.0)
+    assert seen == {"unstructured", "2:4", "channel"}
+    fixed = proxy_spec({"prune_ratio": 0.3, "pattern": "channel", "weight_format": "int8"}).compression
+    trial = study.ask()
+    suggest_compression(trial, fixed)
+    assert trial.params == {}
+    assert choice_from_params(fixed, {}).prune_ratio == 0.3
+
+
+def metrics(spec, **compression):
+    return evaluate_candidate(spec, {**CONV3, **compression}, trial_number=0)
+
+
+def test_compression_moves_the_metrics_the_right_way(proxy_spec):
+    spec = proxy_spec(batch_size=64)
+    dense = metrics(spec, prune_pattern="unstructured", prune_ratio=0.0, weight_format="fp16", share_bits=5)
+    pruned = metrics(spec, prune_pattern="unstructured", prune_ratio=0.8, weight_format="fp16", share_bits=5)
+    channel = metrics(spec, prune_pattern="channel", prune_ratio=0.5, weight_format="fp16", share_bits=5)
+    two_four = metrics(spec, prune_pattern="2:4", weight_format="fp16", share_bits=5)
+    assert pruned["compressed_size_bytes"] < dense["compressed_size_bytes"]
+    assert pruned["latency_s"] == dense["latency_s"], "a GPU gains nothing from unstructured sparsity"
+    assert two_four["latency_s"] == dense["latency_s"], "a T4 has no sparse tensor cores"
+    assert channel["latency_s"] < dense["latency_s"] and channel["macs"] < dense["macs"]
+    assert pruned["log_synflow"] < dense["log_synflow"], "the proxy sees the compressed network"
+
+
+def test_two_four_speeds_up_an_ampere_gpu_by_less_than_2x(proxy_spec):
+    spec = proxy_spec(presets=["a100"], batch_size=256)
+    dense = metrics(spec, prune_pattern="unstructured", prune_ratio=0.0, weight_format="fp16", share_bits=5)
+    two_four = metrics(spec, prune_pattern="2:4", weight_format="fp16", share_bits=5)
+    assert dense["latency_s"] / 2 < two_four["latency_s"] < dense["latency_s"]
+
+
+def test_sharing_shrinks_the_file_and_a_study_records_compression(proxy_spec, tmp_path):
+    no_sharing = proxy_spec({**SEARCHED, "share_bits": None})
+    plain = metrics(no_sharing, prune_pattern="unstructured", prune_ratio=0.0, weight_format="fp16")
+    shared = metrics(proxy_spec(), prune_pattern="unstructured", prune_ratio=0.0, weight_format="fp16", share_bits=4)
+    assert shared["compressed_size_bytes"] < plain["compressed_size_bytes"] / 3
+
+    study = run_search(proxy_spec(), storage=tmp_path / "c.journal", n_workers=2, progress=False)
+    dataset = study_to_dataset(study)
+    assert dataset.sizes["trial"] == 6 and (dataset.state == "COMPLETE").all()
+    for coord in ("prune_pattern", "weight_format", "share_bits"):
+        assert coord in dataset.coords
+    assert dataset.compressed_size_bytes.attrs["units"] == "B"
