@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,6 +14,9 @@ from nas._spec import CompressionSection
 if TYPE_CHECKING:
     import optuna
     import torch
+
+LAYER_RATIO_PREFIX = "prune_ratio:"
+"""Trial parameter of one layer's pruning ratio with ``per_layer``, e.g. ``prune_ratio:stem.conv``."""
 
 
 
@@ -29,6 +32,7 @@ class CompressionChoice:
         share_bits: Bits of the weight-sharing codebook index (Deep Compression), or None.
             Shared weights are stored as indices of this width; arithmetic stays in
             ``weight_format``.
+        layer_ratios: Per-layer ratios overriding ``prune_ratio`` (``{layer name: ratio}``).
     """
 
     prune_ratio: float
@@ -36,18 +40,30 @@ class CompressionChoice:
     weight_format: str | None
     act_format: str | None
     share_bits: int | None
+    layer_ratios: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     def policy(self):
         """The :class:`~nas.compression.PruningPolicy`, or None when nothing is pruned."""
         from nas.compression import PruningPolicy
 
-        return PruningPolicy(ratio=self.prune_ratio, pattern=self.pattern) if self.prune_ratio > 0 else None
+        if self.prune_ratio == 0 and not any(self.layer_ratios.values()):
+            return None
+        return PruningPolicy(ratio=self.prune_ratio, pattern=self.pattern, layer_ratios=self.layer_ratios)
 
 
-def suggest_compression(trial: optuna.Trial, section: CompressionSection) -> None:
-    """Suggest the searched settings of ``section`` on ``trial`` (fixed ones suggest nothing)."""
+def suggest_compression(trial: optuna.Trial, section: CompressionSection, prunable: Sequence[str]) -> None:
+    """Suggest the searched settings of ``section`` on ``trial`` (fixed ones suggest nothing).
+
+    Args:
+        trial: The Optuna trial.
+        section: The study's ``[compression]`` section.
+        prunable: Names of the candidate's prunable layers (used with ``per_layer``).
+    """
     pattern = _suggest(trial, "prune_pattern", section.pattern)
-    if pattern != "2:4" and isinstance(section.prune_ratio, list) and len(section.prune_ratio) == 2:
+    if section.per_layer:
+        for layer in prunable:
+            trial.suggest_float(f"{LAYER_RATIO_PREFIX}{layer}", *section.prune_ratio)
+    elif pattern != "2:4" and isinstance(section.prune_ratio, list) and len(section.prune_ratio) == 2:
         trial.suggest_float("prune_ratio", *section.prune_ratio)
     for name in ("weight_format", "act_format", "share_bits"):
         _suggest(trial, name, getattr(section, name))
@@ -60,8 +76,10 @@ def choice_from_params(section: CompressionSection, params: Mapping[str, Any]) -
         return params[name] if name in params else (value[0] if isinstance(value, list) else value)
 
     pattern = pick("prune_pattern", section.pattern)
-    if pattern == "2:4":
-        ratio = 0.5
+    layer_ratios = {name.removeprefix(LAYER_RATIO_PREFIX): float(value) for name, value in params.items()
+                    if name.startswith(LAYER_RATIO_PREFIX)}
+    if pattern == "2:4" or layer_ratios:
+        ratio = 0.5 if pattern == "2:4" else 0.0
     elif "prune_ratio" in params:
         ratio = float(params["prune_ratio"])
     else:
@@ -72,6 +90,7 @@ def choice_from_params(section: CompressionSection, params: Mapping[str, Any]) -
         weight_format=pick("weight_format", section.weight_format),
         act_format=pick("act_format", section.act_format),
         share_bits=pick("share_bits", section.share_bits),
+        layer_ratios=layer_ratios,
     )
 
 

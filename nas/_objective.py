@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cost_models import HardwareConfig, Workload, evaluate, load_hardware
+from cost_models import MAC_KINDS, HardwareConfig, Workload, evaluate, load_hardware
 from nas._compression_choice import choice_from_params, compress_module, compress_workload, suggest_compression
 from nas._cost_report import apply_precision
 from nas._spec import StudySpec
@@ -28,9 +28,10 @@ class CandidateError(RuntimeError):
 
 def suggest_candidate(trial: Any, spec: StudySpec, space: SearchSpace) -> None:
     """Suggest every searched parameter of ``spec`` on an Optuna ``trial``."""
-    space.sample(trial)
+    genotype = space.sample(trial)
     if spec.compression is not None:
-        suggest_compression(trial, spec.compression)
+        workload = space.workload(genotype)
+        suggest_compression(trial, spec.compression, list(workload.name[np.isin(workload.kind, MAC_KINDS)]))
     if len(spec.hardware.presets) > 1:
         trial.suggest_categorical("hardware", spec.hardware.presets)
 

@@ -111,14 +111,25 @@ class CompressionSection(_Strict):
     """``[compression]``: pruning, quantization and weight sharing, each fixed or searched.
 
     A value fixes the setting; a list of choices (or ``[low, high]`` for ``prune_ratio``)
-    makes it a search dimension. ``2:4`` pruning always removes half the weights.
+    makes it a search dimension. ``2:4`` pruning always removes half the weights. With
+    ``per_layer``, every prunable layer gets its own ``prune_ratio`` in the range
+    (unstructured pruning only: channel pruning must keep summed tensors the same width).
     """
 
     prune_ratio: float | list[float] = 0.0
     pattern: str | list[str] = "unstructured"
+    per_layer: bool = False
     weight_format: str | list[str] | None = None
     act_format: str | list[str] | None = None
     share_bits: int | list[int] | None = None
+
+    @model_validator(mode="after")
+    def _per_layer_needs_unstructured_range(self) -> CompressionSection:
+        if self.per_layer and (self.pattern not in ("unstructured", ["unstructured"])
+                               or not isinstance(self.prune_ratio, list) or len(self.prune_ratio) != 2):
+            raise ValueError("per_layer searches one unstructured ratio per layer: set pattern = 'unstructured' "
+                             "and prune_ratio = [low, high]")
+        return self
 
     @field_validator("prune_ratio")
     @classmethod

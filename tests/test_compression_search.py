@@ -1,11 +1,13 @@
 """Compression as search dimensions: the [compression] section, the trial, the metrics."""
 
+import numpy as np
 import optuna
 import pytest
 
+from cost_models import MAC_KINDS
 from nas import StudySpecError, run_search, study_to_dataset
-from nas._compression_choice import choice_from_params, suggest_compression
-from nas._objective import evaluate_candidate
+from nas._compression_choice import choice_from_params, compress_workload, suggest_compression
+from nas._objective import evaluate_candidate, suggest_candidate
 
 CONV3 = dict.fromkeys(("edge_0_1", "edge_0_2", "edge_1_2", "edge_0_3", "edge_1_3", "edge_2_3"), "nor_conv_3x3")
 SEARCHED = {"prune_ratio": [0.0, 0.9], "pattern": ["unstructured", "2:4", "channel"],
@@ -51,7 +53,7 @@ def test_two_four_fixes_the_ratio_and_fixed_settings_suggest_nothing(proxy_spec)
     seen = set()
     for _ in range(30):
         trial = study.ask()
-        suggest_compression(trial, section)
+        suggest_compression(trial, section, [])
         choice = choice_from_params(section, trial.params)
         assert ("prune_ratio" in trial.params) == (choice.pattern != "2:4")
         if choice.pattern == "2:4":
@@ -61,9 +63,29 @@ def test_two_four_fixes_the_ratio_and_fixed_settings_suggest_nothing(proxy_spec)
     assert seen == {"unstructured", "2:4", "channel"}
     fixed = proxy_spec({"prune_ratio": 0.3, "pattern": "channel", "weight_format": "int8"}).compression
     trial = study.ask()
-    suggest_compression(trial, fixed)
+    suggest_compression(trial, fixed, [])
     assert trial.params == {}
     assert choice_from_params(fixed, {}).prune_ratio == 0.3
+
+
+def test_per_layer_ratios_reach_each_layer(proxy_spec):
+    with pytest.raises(StudySpecError, match="per_layer searches one unstructured ratio per layer"):
+        proxy_spec({"per_layer": True, "pattern": ["unstructured", "channel"], "prune_ratio": [0.0, 0.9]})
+    spec = proxy_spec({"per_layer": True, "prune_ratio": [0.0, 0.9]}, batch_size=64)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    suggest_candidate(trial, spec, spec.make_space())
+    layer_params = {k: v for k, v in trial.params.items() if k.startswith("prune_ratio:")}
+    workload = spec.make_space().workload(spec.make_space().from_params(trial.params))
+    assert len(layer_params) == int(np.isin(workload.kind, MAC_KINDS).sum()) > 0
+    assert "prune_ratio" not in trial.params
+    choice = choice_from_params(spec.compression, trial.params)
+    compressed = compress_workload(workload, choice)
+    for name, ratio in choice.layer_ratios.items():
+        row = list(workload.name).index(name)
+        assert compressed.weight_density[row] == pytest.approx(1 - ratio, abs=0.02)
+    result = evaluate_candidate(spec, trial.params, trial_number=0)
+    assert result["compressed_size_bytes"] > 0
 
 
 def metrics(spec, **compression):
