@@ -154,6 +154,63 @@ def cost(hardware: str, space: str | None, arch: str | None, dataset: str, model
 
 
 @main.command()
+@click.option("--space", help="Search space of the network (with --arch), e.g. nb201.")
+@click.option("--arch", help="Genotype in the space, e.g. an NB201 arch string '|nor_conv_3x3~0|+|...|'.")
+@click.option("--dataset", default="cifar10", show_default=True, help="Dataset option of the space.")
+@click.option("--model", help="A reference network instead of --space/--arch, e.g. resnet18.")
+@click.option("--pattern", default="unstructured", show_default=True,
+              type=click.Choice(["unstructured", "2:4", "channel"]), help="Pruning pattern.")
+@click.option("--ratios", metavar="R,R,...",
+              help="Prune ratios in [0, 1) [default: 0,0.1,...,0.9; 2:4: 0,0.5].")
+@click.option("--layers", metavar="NAME,NAME,...", help="Conv/linear module names to test [default: all].")
+@click.option("--max-drop", type=float, help="Suggest per-layer ratios whose synflow drop stays within this.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the network's random initialisation.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="netCDF file for the sensitivity dataset.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also write the curves as HTML.")
+def sensitivity(space: str | None, arch: str | None, dataset: str, model: str | None, pattern: str,
+                ratios: str | None, layers: str | None, max_drop: float | None, seed: int, output: Path,
+                plot: Path | None) -> None:
+    """Prune one layer at a time and print how far the synflow score drops (Han et al. 2015, Fig. 6).
+
+    Synflow is data-free, so the network is scored freshly initialised; for a trained
+    network's accuracy, call nas.compression.pruning_sensitivity with your own score.
+    """
+    import torch
+
+    from nas import save_dataset, write_html
+    from nas.compression import format_sensitivity, pruning_sensitivity, sensitivity_figure, suggest_layer_ratios
+
+    if (model is None) == (space is None) or (space is None) != (arch is None):
+        raise click.UsageError("give either --model NAME, or --space NAME with --arch GENOTYPE")
+    try:
+        ratio_list = None if ratios is None else [float(item) for item in ratios.split(",")]
+    except ValueError:
+        raise ValueError(f"--ratios: expected comma-separated numbers, got {ratios!r}") from None
+    if max_drop is not None and not 0 <= max_drop < float("inf"):  # before minutes of scoring, not after
+        raise ValueError(f"--max-drop: expected a finite number >= 0, got {max_drop}")
+    torch.manual_seed(seed)
+    if model is not None:
+        from search_spaces import build_model, model_input_shape
+
+        network, module, shape = model, build_model(model), model_input_shape(model)
+    else:
+        from search_spaces import get_space
+
+        searched = get_space(space, dataset=dataset)
+        network, module, shape = f"{space} {arch}", searched.build(arch), searched.input_shape()
+    result = pruning_sensitivity(
+        module, torch.zeros(1, *shape), pattern=pattern, ratios=ratio_list, network=network,
+        layers=None if layers is None else [name.strip() for name in layers.split(",") if name.strip()],
+    )
+    suggested = None if max_drop is None else suggest_layer_ratios(result, max_drop)
+    click.echo(format_sensitivity(result, suggested))
+    click.echo(f"dataset: {save_dataset(result, output)}")
+    if plot is not None:
+        click.echo(f"plot: {write_html(sensitivity_figure(result), plot)}")
+
+
+@main.command()
 @click.option("--quick", is_flag=True,
               help="Correlate over 1,000 NB201 cells (fixed seed) instead of all 15,625.")
 def validate(quick: bool) -> None:

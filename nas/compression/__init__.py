@@ -39,6 +39,13 @@ from nas.compression._quantization import (
     quantize_workload,
     round_to_format,
 )
+from nas.compression._sensitivity import (
+    SENSITIVITY_RATIOS,
+    format_sensitivity,
+    pruning_sensitivity,
+    sensitivity_figure,
+    suggest_layer_ratios,
+)
 from nas.compression._size import (
     SIZE_KEYS,
     compressed_size_bytes,
@@ -55,6 +62,11 @@ __all__ = [
     "kept_channels",
     "prune_module",
     "prune_workload",
+    "SENSITIVITY_RATIOS",
+    "format_sensitivity",
+    "pruning_sensitivity",
+    "sensitivity_figure",
+    "suggest_layer_ratios",
     "FORMATS",
     "ActivationFakeQuant",
     "QuantFormat",
