@@ -9,7 +9,9 @@ by passing its path instead of a preset name.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cost_models._cost import Cost, CostModel, HardwareConfig, HardwareSpecError
 from cost_models._workload import Workload
@@ -29,11 +31,21 @@ def list_presets() -> list[str]:
     return sorted(path.stem for path in PRESET_DIR.glob("*.toml"))
 
 
-def load_hardware(name_or_path: str | Path) -> HardwareConfig:
+def load_hardware(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -> HardwareConfig:
     """Load a preset by name (``"h100"``) or a hardware TOML file by path.
+
+    Args:
+        name_or_path: A preset name (``nas hardware`` lists them) or the path of a ``.toml`` file.
+        overrides: Keys of the file to replace, in the file's units (``{"rows": 64,
+            "activation_buffer_bytes": 262144}``): how a search sizes an accelerator. They
+            are validated exactly like the file's own keys.
 
     Raises:
         HardwareSpecError: Unknown preset, unreadable file, or a bad key (one line).
+
+    Example:
+        >>> load_hardware("tpu_v1", {"rows": 128, "cols": 128}).rows
+        128
     """
     path = Path(name_or_path)
     if path.suffix != ".toml":
@@ -54,6 +66,10 @@ def load_hardware(name_or_path: str | Path) -> HardwareConfig:
         raise HardwareSpecError(
             f"{path}: key 'family' is {family!r}; set it to one of {', '.join(sorted(_FAMILIES))}"
         )
+    if overrides:
+        if "family" in overrides:
+            raise HardwareSpecError(f"{path}: overrides cannot change 'family'; load another preset instead")
+        data.update(overrides)
     data.setdefault("name", path.stem)
     config_type, _ = _FAMILIES[family]
     return config_type.from_mapping(data, origin=str(path))

@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from nas._objective import evaluate_candidate, suggest_candidate
+from nas._samplers import make_sampler
 from nas._spec import StudySpec
 
 SPEC_ATTR = "spec_json"
@@ -55,19 +56,6 @@ def default_storage_path(spec: StudySpec, out_dir: str | Path) -> Path:
     return Path(out_dir) / f"{spec.study.name}.journal"
 
 
-def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
-    """The sampler the spec asks for, seeded.
-
-    Constraints need no wiring here: each trial records them with
-    ``Trial.set_constraint`` and the constraint-aware samplers read them from there.
-    """
-    if spec.study.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(population_size=spec.study.population_size, seed=seed)
-    if spec.study.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
 def load_or_create_study(spec: StudySpec, storage: BaseStorage) -> optuna.Study:
     """Create the spec's study in ``storage``, or load it to continue.
 
@@ -83,7 +71,9 @@ def load_or_create_study(spec: StudySpec, storage: BaseStorage) -> optuna.Study:
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        sampler=make_sampler(spec, spec.study.seed + n_existing),
+        sampler=make_sampler(
+            spec.study.sampler, seed=spec.study.seed + n_existing, population_size=spec.study.population_size
+        ),
         directions=spec.directions,
         load_if_exists=True,
     )

@@ -54,7 +54,7 @@ class StudySection(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     n_trials: int = Field(gt=0)
     seed: int = 0
-    sampler: Literal["nsga2", "tpe", "random"] = "nsga2"
+    sampler: Literal["nsga2", "nsga3", "tpe", "gp", "random"] = "nsga2"
     population_size: int = Field(default=50, ge=2)
     storage: str | None = None
 
