@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 
 LAYER_RATIO_PREFIX = "prune_ratio:"
 """Trial parameter of one layer's pruning ratio with ``per_layer``, e.g. ``prune_ratio:stem.conv``."""
-
+LAYER_WEIGHT_FORMAT_PREFIX = "weight_format:"
+"""Trial parameter of one layer's weight format with ``per_layer_bits``, e.g. ``weight_format:stem.conv``."""
+LAYER_ACT_FORMAT_PREFIX = "act_format:"
+"""Trial parameter of one layer's input activation format with ``per_layer_bits``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +36,8 @@ class CompressionChoice:
             Shared weights are stored as indices of this width; arithmetic stays in
             ``weight_format``.
         layer_ratios: Per-layer ratios overriding ``prune_ratio`` (``{layer name: ratio}``).
+        layer_weight_formats: Per-layer weight formats overriding ``weight_format``.
+        layer_act_formats: Per-layer input activation formats overriding ``act_format``.
     """
 
     prune_ratio: float
@@ -41,6 +46,8 @@ class CompressionChoice:
     act_format: str | None
     share_bits: int | None
     layer_ratios: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    layer_weight_formats: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    layer_act_formats: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def policy(self):
         """The :class:`~nas.compression.PruningPolicy`, or None when nothing is pruned."""
@@ -65,8 +72,15 @@ def suggest_compression(trial: optuna.Trial, section: CompressionSection, prunab
             trial.suggest_float(f"{LAYER_RATIO_PREFIX}{layer}", *section.prune_ratio)
     elif pattern != "2:4" and isinstance(section.prune_ratio, list) and len(section.prune_ratio) == 2:
         trial.suggest_float("prune_ratio", *section.prune_ratio)
-    for name in ("weight_format", "act_format", "share_bits"):
-        _suggest(trial, name, getattr(section, name))
+    if section.per_layer_bits:
+        for layer in prunable:
+            trial.suggest_categorical(f"{LAYER_WEIGHT_FORMAT_PREFIX}{layer}", section.weight_format)
+            if isinstance(section.act_format, list) and len(section.act_format) > 1:
+                trial.suggest_categorical(f"{LAYER_ACT_FORMAT_PREFIX}{layer}", section.act_format)
+    else:
+        for name in ("weight_format", "act_format"):
+            _suggest(trial, name, getattr(section, name))
+    _suggest(trial, "share_bits", section.share_bits)
 
 
 def choice_from_params(section: CompressionSection, params: Mapping[str, Any]) -> CompressionChoice:
@@ -78,6 +92,12 @@ def choice_from_params(section: CompressionSection, params: Mapping[str, Any]) -
     pattern = pick("prune_pattern", section.pattern)
     layer_ratios = {name.removeprefix(LAYER_RATIO_PREFIX): float(value) for name, value in params.items()
                     if name.startswith(LAYER_RATIO_PREFIX)}
+    weight_format, act_format = pick("weight_format", section.weight_format), pick("act_format", section.act_format)
+    if section.per_layer_bits:
+        # The weight-free layers between the searched ones carry the widest activation choice.
+        weight_format = max(section.weight_format, key=_format_bits)
+        if isinstance(section.act_format, list):
+            act_format = max(section.act_format, key=_format_bits)
     if pattern == "2:4" or layer_ratios:
         ratio = 0.5 if pattern == "2:4" else 0.0
     elif "prune_ratio" in params:
@@ -87,11 +107,23 @@ def choice_from_params(section: CompressionSection, params: Mapping[str, Any]) -
     return CompressionChoice(
         prune_ratio=ratio,
         pattern=pattern,
-        weight_format=pick("weight_format", section.weight_format),
-        act_format=pick("act_format", section.act_format),
+        weight_format=weight_format,
+        act_format=act_format,
         share_bits=pick("share_bits", section.share_bits),
         layer_ratios=layer_ratios,
+        layer_weight_formats=_layer_params(params, LAYER_WEIGHT_FORMAT_PREFIX),
+        layer_act_formats=_layer_params(params, LAYER_ACT_FORMAT_PREFIX),
     )
+
+
+def _layer_params(params: Mapping[str, Any], prefix: str) -> dict[str, str]:
+    return {name.removeprefix(prefix): value for name, value in params.items() if name.startswith(prefix)}
+
+
+def _format_bits(name: str) -> int:
+    from nas.compression import quant_format
+
+    return quant_format(name).bits
 
 
 def compress_workload(
@@ -111,6 +143,13 @@ def compress_workload(
         workload = prune_workload(workload, policy, masks)
     if choice.weight_format is not None:
         workload = quantize_workload(workload, choice.weight_format, choice.act_format)
+    for layer in sorted({*choice.layer_weight_formats, *choice.layer_act_formats}):
+        workload = quantize_workload(
+            workload,
+            choice.layer_weight_formats.get(layer, choice.weight_format),
+            choice.layer_act_formats.get(layer, choice.act_format),
+            layers=workload.name == layer,
+        )
     if choice.share_bits is not None:
         workload = workload.with_compression(weight_bits=choice.share_bits,
                                              layers=np.isin(workload.kind, MAC_KINDS))
@@ -123,8 +162,15 @@ def compress_module(module: torch.nn.Module, choice: CompressionChoice) -> dict[
 
     policy = choice.policy()
     masks = prune_module(module, policy) if policy is not None else {}
-    if choice.weight_format is not None:
+    if choice.weight_format is not None and not choice.layer_weight_formats:
         quantize_module(module, choice.weight_format, choice.act_format)
+    for layer in sorted({*choice.layer_weight_formats, *choice.layer_act_formats}):
+        quantize_module(
+            module,
+            choice.layer_weight_formats.get(layer, choice.weight_format),
+            choice.layer_act_formats.get(layer, choice.act_format),
+            layers=[layer],
+        )
     if choice.share_bits is not None:
         apply_weight_sharing(module, choice.share_bits, reserve_zero=policy is not None)
     return masks

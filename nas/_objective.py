@@ -27,13 +27,36 @@ class CandidateError(RuntimeError):
 
 
 def suggest_candidate(trial: Any, spec: StudySpec, space: SearchSpace) -> None:
-    """Suggest every searched parameter of ``spec`` on an Optuna ``trial``."""
+    """Suggest every searched parameter of ``spec`` on an Optuna ``trial``: architecture,
+    compression, hardware preset, its searched keys (``<preset>.<key>``) and precision."""
     genotype = space.sample(trial)
     if spec.compression is not None:
         workload = space.workload(genotype)
         suggest_compression(trial, spec.compression, list(workload.name[np.isin(workload.kind, MAC_KINDS)]))
+    preset = spec.hardware.presets[0]
     if len(spec.hardware.presets) > 1:
-        trial.suggest_categorical("hardware", spec.hardware.presets)
+        preset = trial.suggest_categorical("hardware", spec.hardware.presets)
+    for name, choices in spec.hardware.searched_keys(preset).items():
+        trial.suggest_categorical(name, choices)
+    if len(spec.hardware.precisions) > 1:
+        trial.suggest_categorical("precision", spec.hardware.precisions)
+
+
+def hardware_from_params(spec: StudySpec, params: Mapping[str, Any]) -> tuple[str, dict[str, Any], HardwareConfig]:
+    """The hardware of a candidate: its preset, the searched keys it overrides, and the loaded config.
+
+    Example:
+        >>> from nas import parse_spec
+        >>> spec = parse_spec({"study": {"name": "s", "n_trials": 1}, "space": {"name": "nb201"},
+        ...     "hardware": {"presets": ["tpu_v1"], "search": {"tpu_v1": {"rows": [64, 128]}}},
+        ...     "objectives": [{"metric": "latency_s", "direction": "minimize"}]})
+        >>> name, overrides, config = hardware_from_params(spec, {"tpu_v1.rows": 64})
+        >>> name, overrides, config.rows, config.cols
+        ('tpu_v1', {'rows': 64}, 64, 256)
+    """
+    preset = params.get("hardware", spec.hardware.presets[0])
+    overrides = {name.split(".", 1)[1]: params[name] for name in spec.hardware.searched_keys(preset) if name in params}
+    return preset, overrides, _hardware(preset, tuple(sorted(overrides.items())))
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
@@ -60,8 +83,8 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
     started = time.perf_counter()
     space = _space(spec)
     genotype = space.from_params(params)
-    hardware_name = params.get("hardware", spec.hardware.presets[0])
-    hardware = _hardware(hardware_name)
+    hardware_name, _, hardware = hardware_from_params(spec, params)
+    precision = params.get("precision", spec.hardware.precisions[0])
     choice = None if spec.compression is None else choice_from_params(spec.compression, params)
     module, masks = None, None
     if spec.accuracy.source != "oracle":
@@ -71,7 +94,7 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
         module = space.build(genotype)
         if choice is not None:
             masks = compress_module(module, choice)
-    workload = apply_precision(space.workload(genotype, batch_size=spec.hardware.batch_size), spec.hardware.precision)
+    workload = apply_precision(space.workload(genotype, batch_size=spec.hardware.batch_size), precision)
     if choice is not None:
         workload = compress_workload(workload, choice, masks)
     cost = evaluate(workload, hardware)
@@ -80,9 +103,12 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
         raise CandidateError(f"hardware {hardware_name!r} cannot run layers {layers}")
 
     metrics: dict[str, Any] = {**space.describe_genotype(genotype), "hardware": hardware_name}
+    latency_s, energy_j = float(cost.latency_s[0]), float(cost.energy_j[0])
     metrics.update(
-        latency_s=float(cost.latency_s[0]),
-        energy_j=float(cost.energy_j[0]),
+        latency_s=latency_s,
+        energy_j=energy_j,
+        power_w=energy_j / latency_s,
+        edp_j_s=energy_j * latency_s,
         area_mm2=float(cost.area_mm2),
         macs=int(workload.macs.sum()),
         params=int(workload.params.sum()),
@@ -133,9 +159,9 @@ def _space(spec: StudySpec) -> SearchSpace:
     return _space_cached(spec.space.name, spec.space.dataset)
 
 
-@functools.lru_cache(maxsize=32)
-def _hardware(name: str) -> HardwareConfig:
-    return load_hardware(name)
+@functools.lru_cache(maxsize=256)
+def _hardware(name: str, overrides: tuple[tuple[str, Any], ...] = ()) -> HardwareConfig:
+    return load_hardware(name, dict(overrides))
 
 
 @functools.lru_cache(maxsize=1)

@@ -25,6 +25,8 @@ PRECISION_BITS = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int
 COST_METRICS = {
     "latency_s": "end-to-end latency of one batch, seconds",
     "energy_j": "energy of one batch, joules",
+    "power_w": "average power while running the batch (energy_j / latency_s), watts",
+    "edp_j_s": "energy-delay product of one batch (energy_j x latency_s), joule-seconds",
     "area_mm2": "silicon area of the hardware, mm²",
     "macs": "multiply-accumulates of one batch",
     "params": "trainable parameters",
@@ -80,11 +82,24 @@ class AccuracySection(_Strict):
 
 
 class HardwareSection(_Strict):
-    """``[hardware]``: presets (searched as a categorical when several), precision, batch."""
+    """``[hardware]``: presets, precision and batch; each preset's keys may be searched too.
+
+    Several presets make the preset a categorical search dimension (``hardware``), a
+    list of precisions makes ``precision`` one. ``[hardware.search.<preset>]`` tables
+    give choices for keys of that preset's file, in its units (``rows = [16, 32, 64]``),
+    searched as ``<preset>.<key>`` only when that preset is chosen: this is how a study
+    sizes an accelerator. Every choice is validated against the preset when the spec loads.
+
+    Example:
+        >>> section = HardwareSection(presets=["tpu_v1"], search={"tpu_v1": {"rows": [64, 128]}})
+        >>> section.searched_keys("tpu_v1")
+        {'tpu_v1.rows': [64, 128]}
+    """
 
     presets: list[str] = Field(min_length=1)
-    precision: str = "fp16"
+    precision: str | list[str] = "fp16"
     batch_size: int = Field(default=1, gt=0)
+    search: dict[str, dict[str, list[int | float | str | bool]]] = {}
 
     @field_validator("presets")
     @classmethod
@@ -100,11 +115,41 @@ class HardwareSection(_Strict):
 
     @field_validator("precision")
     @classmethod
-    def _known_precision(cls, precision: str) -> str:
-        if precision not in PRECISION_BITS:
-            raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_BITS)}")
-        NumberFormat.parse(precision)
+    def _known_precision(cls, precision: str | list[str]) -> str | list[str]:
+        for choice in precision if isinstance(precision, list) else [precision]:
+            if choice not in PRECISION_BITS:
+                raise ValueError(f"unknown precision {choice!r}; choose from {', '.join(PRECISION_BITS)}")
+            NumberFormat.parse(choice)
+        if isinstance(precision, list) and not precision:
+            raise ValueError("give at least one precision")
         return precision
+
+    @model_validator(mode="after")
+    def _searchable_keys(self) -> HardwareSection:
+        for preset, keys in self.search.items():
+            if preset not in self.presets:
+                raise ValueError(f"search.{preset}: not in presets {self.presets}; add it there or fix the name")
+            for key, choices in keys.items():
+                if not choices:
+                    raise ValueError(f"search.{preset}.{key}: give at least one choice")
+                if key in ("name", "source", "family"):
+                    raise ValueError(f"search.{preset}.{key}: a label, not a hardware parameter; search another key")
+                for choice in choices:
+                    try:
+                        load_hardware(preset, {key: choice})
+                    except HardwareSpecError as error:
+                        reason = str(error).split(": ", 1)[-1]
+                        raise ValueError(f"search.{preset}.{key} = {choice!r}: {reason}") from None
+        return self
+
+    @property
+    def precisions(self) -> list[str]:
+        """The precision choices, as a list."""
+        return self.precision if isinstance(self.precision, list) else [self.precision]
+
+    def searched_keys(self, preset: str) -> dict[str, list]:
+        """Trial parameter names and choices of ``preset``'s searched keys (``{"tpu_v1.rows": [...]}``)."""
+        return {f"{preset}.{key}": list(choices) for key, choices in self.search.get(preset, {}).items()}
 
 
 class CompressionSection(_Strict):
@@ -114,11 +159,16 @@ class CompressionSection(_Strict):
     makes it a search dimension. ``2:4`` pruning always removes half the weights. With
     ``per_layer``, every prunable layer gets its own ``prune_ratio`` in the range
     (unstructured pruning only: channel pruning must keep summed tensors the same width).
+    With ``per_layer_bits``, every conv and linear layer gets its own ``weight_format``
+    (and ``act_format`` for its input, when that is a list) from the choices, as HAQ
+    searches mixed precision; the weight-free layers between them (pools, adds) carry
+    activations in the widest ``act_format`` choice.
     """
 
     prune_ratio: float | list[float] = 0.0
     pattern: str | list[str] = "unstructured"
     per_layer: bool = False
+    per_layer_bits: bool = False
     weight_format: str | list[str] | None = None
     act_format: str | list[str] | None = None
     share_bits: int | list[int] | None = None
@@ -129,6 +179,13 @@ class CompressionSection(_Strict):
                                or not isinstance(self.prune_ratio, list) or len(self.prune_ratio) != 2):
             raise ValueError("per_layer searches one unstructured ratio per layer: set pattern = 'unstructured' "
                              "and prune_ratio = [low, high]")
+        return self
+
+    @model_validator(mode="after")
+    def _per_layer_bits_needs_choices(self) -> CompressionSection:
+        if self.per_layer_bits and not (isinstance(self.weight_format, list) and len(self.weight_format) > 1):
+            raise ValueError("per_layer_bits searches one weight format per layer: give weight_format as a list "
+                             "of two or more formats")
         return self
 
     @field_validator("prune_ratio")

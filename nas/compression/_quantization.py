@@ -22,7 +22,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Literal
 
 import numpy as np
@@ -309,6 +309,7 @@ def quantize_module(
     *,
     per_channel: bool = True,
     symmetric_activations: bool = False,
+    layers: Collection[str] | None = None,
 ) -> nn.Module:
     """Fake-quantize the weights of every conv and linear layer of ``module`` in place.
 
@@ -333,6 +334,9 @@ def quantize_module(
         act_format: Activation format; None adds no hook (and leaves any earlier one).
         per_channel: One weight scale per output channel (True) or per tensor.
         symmetric_activations: Symmetric integer grid for activations.
+        layers: Qualified names (``module.named_modules()``) of the layers to quantize,
+            for per-layer formats; default every conv and linear layer. An unknown name
+            raises ``ValueError``.
 
     Returns:
         ``module`` itself, for chaining.
@@ -345,8 +349,13 @@ def quantize_module(
     """
     weight_format = quant_format(weight_format)
     act_hook = None if act_format is None else ActivationFakeQuant(act_format, symmetric=symmetric_activations)
-    for layer in module.modules():
-        if not isinstance(layer, _QUANTIZED_LAYERS):
+    named = dict(module.named_modules())
+    if layers is not None:
+        unknown = sorted(set(layers) - {name for name, layer in named.items() if isinstance(layer, _QUANTIZED_LAYERS)})
+        if unknown:
+            raise ValueError(f"layers: {unknown[:3]} are not conv or linear layers of the module; check the names")
+    for name, layer in named.items():
+        if not isinstance(layer, _QUANTIZED_LAYERS) or (layers is not None and name not in layers):
             continue
         with torch.no_grad():
             layer.weight.copy_(fake_quantize(layer.weight, weight_format, per_channel_axis=0 if per_channel else None))
@@ -360,7 +369,11 @@ def quantize_module(
 
 
 def quantize_workload(
-    workload: Workload, weight_format: QuantFormat | str, act_format: QuantFormat | str | None = None
+    workload: Workload,
+    weight_format: QuantFormat | str,
+    act_format: QuantFormat | str | None = None,
+    *,
+    layers: np.ndarray | None = None,
 ) -> Workload:
     """Set the bits and arithmetic that quantizing to these formats gives, on every layer.
 
@@ -388,6 +401,7 @@ def quantize_workload(
         act_format: Activation format; None keeps each layer's ``act_bits`` and lets the
             math hold the weight format and the layer's current ``math`` (weight-only
             quantization: int4 weights on an fp16 network compute in FP16).
+        layers: Boolean mask of the layers to change, for per-layer formats; default all.
 
     Example:
         >>> from cost_models import WorkloadBuilder
@@ -406,4 +420,4 @@ def quantize_workload(
         act_bits = act_format.bits
         act_math = np.full(len(workload), ir_format(act_format))
     math = _JOIN[ir_format(weight_format), act_math]
-    return workload.with_compression(weight_bits=weight_format.bits, act_bits=act_bits, math=math)
+    return workload.with_compression(weight_bits=weight_format.bits, act_bits=act_bits, math=math, layers=layers)
