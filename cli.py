@@ -85,7 +85,8 @@ def pareto(results: Path, show_all: bool) -> None:
         rows = rows.where(rows.is_pareto.astype(bool), drop=True)
     metrics = [metric for metric, _ in objectives_of(dataset)]
     rows = rows.sortby(rows[metrics[0]])
-    labels = [c for c in ("arch_index", "hardware") if c in rows.coords]
+    hardware_keys = sorted(c for c in rows.coords if "." in str(c))  # searched keys, "<preset>.<key>"
+    labels = [c for c in ("arch_index", "hardware", "precision", *hardware_keys) if c in rows.coords]
     header = ["trial", *labels, *(f"{m} [{units_of(m)}]" for m in metrics)]
     if "arch" in rows.coords:
         header.append("arch")
