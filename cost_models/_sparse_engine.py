@@ -61,8 +61,16 @@ non-zeros scans ``N`` inputs per cycle. The layer takes the largest of the three
 Memory: the network's compressed weights (entries and pointers) stay in the PEs' SRAM
 when all of them fit (loaded once, no DRAM traffic per inference); otherwise every layer
 streams its compressed weights from DRAM. Input and output vectors live in the PE
-activation registers (``N * activation_entries_per_pe`` entries each) when they fit, else
-they go through DRAM. Latency is ``max(compute, DRAM bytes / bandwidth)``.
+activation registers (``N * activation_entries_per_pe`` entries each) when they fit. Longer
+vectors stay in the PEs' activation SRAM (``activation_sram_bytes_per_pe``) when the parts
+of both beyond the registers fit it together, and the layer runs in batches of the register
+size, the SRAM read at the start and written at the end of each batch (EIE, Sec. IV:
+"Longer activation vectors can be accommodated with the 2KB activation SRAM"); else the
+vectors that overflow go through DRAM. A batch boundary costs no time here: the next
+source batch loads while the queues still hold work (a cycle simulation that drains every
+queue and spends 64 cycles on each reload adds about 2.5 % to VGG-16 FC6's seven input
+batches, ``tests/test_sparse_engine_model.py``). Latency is
+``max(compute, DRAM bytes / bandwidth)``.
 
 Operands: a layer runs only if its weights are shared into at most ``2**weight_index_bits``
 values (``weight_bits <= weight_index_bits``) and its activations fit the
@@ -77,7 +85,8 @@ Energy (levels ``mac``, ``register_file``, ``buffer``, ``dram``): every entry wa
 fillers included, is a ``mac_bits`` MAC; per entry a codebook read and an accumulator read
 and write, per broadcast reaching a PE a queue write and read, at register-file energy;
 sparse-matrix SRAM reads per entry and two pointer reads per broadcast and PE at the SRAM
-size rule; DRAM bytes at DRAM energy.
+size rule; activation SRAM reads and writes of the batched vectors at its size; DRAM bytes
+at DRAM energy.
 """
 
 from __future__ import annotations
@@ -117,6 +126,8 @@ class SparseEngineConfig(HardwareConfig):
         pointer_sram_bytes_per_pe: SRAM per PE for the column pointers.
         pointer_bits: Width of a column pointer, in bits.
         activation_entries_per_pe: Source (and destination) activation registers per PE.
+        activation_sram_bytes_per_pe: SRAM per PE for activation vectors longer than the
+            registers hold (0: none, they go through DRAM).
         relative_index_bits: Bits of the zero-run count stored with each entry.
         weight_index_bits: Bits of the shared-weight codebook index stored with each entry.
         mac_bits: Width of the fixed-point datapath (activations, codebook values), in bits.
@@ -141,6 +152,7 @@ class SparseEngineConfig(HardwareConfig):
     pointer_sram_bytes_per_pe: int
     pointer_bits: int
     activation_entries_per_pe: int
+    activation_sram_bytes_per_pe: int
     relative_index_bits: int
     weight_index_bits: int
     mac_bits: int
@@ -166,6 +178,7 @@ class SparseEngineConfig(HardwareConfig):
             pointer_sram_bytes_per_pe=fields.integer("pointer_sram_bytes_per_pe"),
             pointer_bits=fields.integer("pointer_bits", maximum=64, default=16),
             activation_entries_per_pe=fields.integer("activation_entries_per_pe"),
+            activation_sram_bytes_per_pe=fields.integer("activation_sram_bytes_per_pe", minimum=0, default=0),
             relative_index_bits=fields.integer("relative_index_bits", maximum=16),
             weight_index_bits=fields.integer("weight_index_bits", maximum=16),
             mac_bits=fields.integer("mac_bits", maximum=64),
@@ -267,12 +280,16 @@ class SparseEngineModel(CostModel):
                                                                pointer_bytes, hw), 0.0)
 
         act_bytes = hw.mac_bits / 8.0
-        capacity = pes * hw.activation_entries_per_pe
-        input_spills = workload.input_elems / workload.n > capacity
-        output_spills = workload.output_elems / workload.n > capacity
-        streamed_inputs = np.where(is_conv, m * groups * k_red, workload.input_elems) * passes
-        dram_inputs = np.where(input_spills, np.where(is_mac, streamed_inputs, workload.input_elems), 0.0)
-        dram_bytes = dram_weights + (dram_inputs + np.where(output_spills, workload.output_elems, 0.0)) * act_bytes
+        # Per PE and input vector: entries beyond the registers, and whether both overflows fit the SRAM.
+        overflow_in = np.maximum(np.ceil(workload.input_elems / workload.n / pes) - hw.activation_entries_per_pe, 0)
+        overflow_out = np.maximum(np.ceil(workload.output_elems / workload.n / pes) - hw.activation_entries_per_pe, 0)
+        staged = overflow_in + overflow_out <= hw.activation_sram_bytes_per_pe * 8 // hw.mac_bits
+        streamed_inputs = np.where(is_mac, np.where(is_conv, m * groups * k_red, workload.input_elems) * passes,
+                                   workload.input_elems)
+        inputs_beyond = np.where(overflow_in > 0, streamed_inputs, 0.0)
+        outputs_beyond = np.where(overflow_out > 0, workload.output_elems, 0.0)
+        dram_bytes = dram_weights + np.where(staged, 0.0, inputs_beyond + outputs_beyond) * act_bytes
+        act_sram_bits = np.where(staged, inputs_beyond + outputs_beyond, 0.0) * hw.mac_bits
         memory_s = dram_bytes / (hw.offchip_bandwidth_gb_s * 1e9)
 
         broadcasts_reaching_pes = active * n_busy * passes
@@ -285,7 +302,8 @@ class SparseEngineModel(CostModel):
             "mac": np.where(is_mac, entries_walked * mac_pj, workload.ops * tech.int_add_energy_pj(hw.mac_bits)),
             "register_file": rf_bits * tech.register_file_pj_per_bit,
             "buffer": spmat_bits * tech.sram_pj_per_bit(hw.sparse_matrix_sram_bytes_per_pe)
-            + pointer_bits * tech.sram_pj_per_bit(hw.pointer_sram_bytes_per_pe),
+            + pointer_bits * tech.sram_pj_per_bit(hw.pointer_sram_bytes_per_pe)
+            + act_sram_bits * tech.sram_pj_per_bit(hw.activation_sram_bytes_per_pe),
             "dram": 8 * dram_bytes * tech.dram_pj_per_bit,
         }
 
@@ -307,7 +325,7 @@ class SparseEngineModel(CostModel):
                 "utilization": np.where(is_mac, useful / (cycles * pes), np.nan) * nan,
                 "entries": np.where(is_mac, groups * k_red * col_entries, np.nan) * nan,
                 "dram_bytes": dram_bytes * nan,
-                "buffer_bytes": (spmat_bits + pointer_bits) / 8.0 * nan,
+                "buffer_bytes": (spmat_bits + pointer_bits + act_sram_bits) / 8.0 * nan,
                 "register_file_bytes": rf_bits / 8.0 * nan,
             },
             area_mm2=_area_mm2(hw),
@@ -368,6 +386,6 @@ def _streamed_weight_bytes(workload: Workload, on_engine: np.ndarray, spmat_byte
 def _area_mm2(hw: SparseEngineConfig) -> float:
     """PE arithmetic (one MAC each) and all SRAM, in mm² (no control or interconnect)."""
     tech = technology(hw.process_node_nm)
-    sram = hw.sparse_matrix_sram_bytes_per_pe + hw.pointer_sram_bytes_per_pe + \
+    sram = hw.sparse_matrix_sram_bytes_per_pe + hw.pointer_sram_bytes_per_pe + hw.activation_sram_bytes_per_pe + \
         2 * hw.activation_entries_per_pe * hw.mac_bits / 8.0
     return hw.n_pes * (tech.int_mac_area_um2(hw.mac_bits, hw.mac_bits) * 1e-6 + tech.sram_area_mm2(sram))

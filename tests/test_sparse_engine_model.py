@@ -15,10 +15,12 @@ from cost_models import (
     NumberFormat,
     SparseEngineConfig,
     SparseEngineModel,
+    Workload,
     WorkloadBuilder,
     load_hardware,
 )
 from cost_models._sparse_engine import _expected_max_table, expected_padding
+from search_spaces import eie_benchmark_layers, eie_published_latency_us
 
 MODEL = SparseEngineModel()
 SHARED = {"weight_bits": 4, "act_bits": 16, "math": NumberFormat.INT8}
@@ -139,10 +141,29 @@ def test_the_largest_benchmark_layer_is_resident(eie):
     # EIE Table IV runs VGG-6 (25088 x 4096, 4 % weights, 18.3 % activations) in 34.4 us from
     # on-chip SRAM, so the preset holds its 25,089 16-bit column pointers per PE.
     assert eie.pointer_sram_bytes_per_pe * 8 >= (25088 + 1) * eie.pointer_bits
-    cost = MODEL.evaluate(fc(25088, 4096, 0.04, 0.183), eie)
+    wl = fc(25088, 4096, 0.04, 0.183)
+    cost = MODEL.evaluate(wl, eie)
     assert cost.layer_bound[0] == "compute"
-    # Only the 25,088 16-bit inputs, more than the 4K activation registers hold, cross DRAM.
-    assert cost.layer_detail["dram_bytes"][0] == 25088 * 2
+    # Its 25,088 inputs, more than the 4K activation registers hold, wait in the 2 KB activation
+    # SRAMs (392 of 1,024 entries per PE), not in DRAM; without them they cross DRAM.
+    assert cost.layer_detail["dram_bytes"][0] == 0
+    no_act_sram = MODEL.evaluate(wl, dataclasses.replace(eie, activation_sram_bytes_per_pe=0))
+    assert no_act_sram.layer_detail["dram_bytes"][0] == 25088 * 2
+    assert no_act_sram.energy_j[0] > cost.energy_j[0]
+    assert no_act_sram.latency_s[0] == cost.latency_s[0]
+
+
+def test_vectors_beyond_the_activation_sram_cross_dram(eie):
+    # A ReLU's input and output share each PE's 1,024 SRAM entries beyond its 64 + 64 registers:
+    # 512 + 512 per PE fit (448 + 448 beyond), 1,024 + 1,024 do not.
+    def relu(elements):
+        b = WorkloadBuilder(batch_size=1)
+        b.elementwise("relu", c=elements, h=1, w=1)
+        return MODEL.evaluate(b.build().with_compression(**SHARED), eie).layer_detail
+
+    assert relu(64 * 512)["dram_bytes"][0] == 0
+    assert relu(64 * 512)["buffer_bytes"][0] == 2 * 64 * 512 * 2
+    assert relu(64 * 1024)["dram_bytes"][0] == 2 * 64 * 1024 * 2
 
 
 def test_unsupported_layers_are_nan_not_zero(eie):
@@ -199,8 +220,12 @@ def test_presets_load_and_bad_keys_fail_in_one_line(tmp_path):
         SparseEngineConfig.from_mapping({**missing, "name": "x"}, origin="x.toml")
 
 
-def _simulate_queues(active, rows, density, pes, depth, rng):
-    """Cycles of EIE's broadcast and per-PE activation queues on random CSC slices."""
+def _simulate_queues(active, rows, density, pes, depth, rng, batches=1, reload_cycles=0):
+    """Cycles of EIE's broadcast and per-PE activation queues on random CSC slices.
+
+    With ``batches > 1`` the broadcasts are cut into that many input batches, and each batch
+    after the first starts only once every queue has drained and ``reload_cycles`` have passed.
+    """
     nonzero = rng.random((active, pes, rows)) < density
     run = np.zeros((active, pes))
     fillers = np.zeros((active, pes))
@@ -211,9 +236,12 @@ def _simulate_queues(active, rows, density, pes, depth, rng):
     start = np.zeros((active, pes))
     finish = np.zeros(pes)
     broadcast = -1.0
+    batch_starts = set(np.linspace(0, active, batches, endpoint=False).astype(int)[1:])
     for j in range(active):
         # One broadcast per cycle, and only when no queue is full.
         broadcast = max(broadcast + 1, start[j - depth].max() if j >= depth else 0.0)
+        if j in batch_starts:
+            broadcast = max(broadcast, finish.max() + reload_cycles)
         start[j] = np.maximum(broadcast, finish)
         finish = start[j] + work[j]
     return finish.max()
@@ -228,3 +256,32 @@ def test_load_model_matches_a_cycle_simulation(eie, depth):
     simulated = np.mean([_simulate_queues(active, 64, 0.09, 64, depth, rng) for _ in range(3)])
     modelled = MODEL.evaluate(wl, dataclasses.replace(eie, activation_queue_depth=depth))
     assert modelled.layer_detail["busiest_pe_cycles"][0] == pytest.approx(simulated, rel=0.04)
+
+
+def test_vgg6_shape_matches_a_cycle_simulation_and_its_input_batches_cost_little(eie):
+    # VGG-16 FC6 (Table III: 25088 inputs, 4 % weights, 18.3 % activations): 64 rows of each
+    # column per PE, 4,591 broadcasts. Its 25,088 inputs pass in seven batches of at most 4K
+    # (Sec. IV); even if every queue drained and 64 source registers reloaded at each batch
+    # boundary the layer would take under 4 % longer, which is why the model has no batch cost.
+    active = round(25088 * 0.183)
+    simulated = _simulate_queues(active, 64, 0.04, 64, 8, np.random.default_rng(6))
+    batched = _simulate_queues(active, 64, 0.04, 64, 8, np.random.default_rng(6), batches=7, reload_cycles=64)
+    modelled = MODEL.evaluate(fc(25088, 4096, 0.04, 0.183), eie).layer_detail["busiest_pe_cycles"][0]
+    assert modelled == pytest.approx(simulated, rel=0.04)
+    assert simulated < batched < 1.04 * simulated
+    # Table IV's actual time for VGG-6, 34.4 us, is out of reach of both (see the diagnosis in
+    # nas/data/validation_references.toml).
+    assert batched / (eie.clock_mhz * 1e6) < 0.8 * 34.4e-6
+
+
+def test_balanced_time_matches_eie_theoretical_time(eie):
+    # Table IV's theoretical time is the work, zero-run fillers included, over the peak: the
+    # model's mean PE load. Alex-8 and VGG-6 are left out: the paper's theoretical time is 19 %
+    # and 23 % above what Table III's densities allow (their real matrices carry more work).
+    layers = eie_benchmark_layers()
+    theoretical_us = eie_published_latency_us(theoretical=True)
+    cost = MODEL.evaluate(Workload.concat(list(layers.values())), eie)
+    balanced_us = cost.layer_detail["mean_pe_cycles"] / eie.clock_mhz
+    for i, name in enumerate(layers):
+        if name not in ("Alex-8", "VGG-6"):
+            assert balanced_us[i] == pytest.approx(theoretical_us[name], rel=0.09), name

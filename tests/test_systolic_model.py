@@ -188,6 +188,28 @@ def test_energy_levels_and_area(tpu):
     assert "28 nm" in cost.energy_method
 
 
+@pytest.mark.parametrize("dataflow", ["weight_stationary", "output_stationary", "input_stationary"])
+def test_no_dataflow_stands_in_for_eyeriss_row_stationary(dataflow):
+    """Why `nas validate` lists Eyeriss's AlexNet figures as not modelled (validation_references.toml)."""
+    # Eyeriss (Chen et al., JSSC 2017): 12 x 14 16-bit PEs, a 108 KB global buffer, 24 16-bit
+    # partial sums per PE (8,064 bytes), AlexNet CONV1-5 (grouped as in Caffe) at batch 4 with
+    # 0.0029 DRAM accesses (16-bit words) per MAC.
+    b = WorkloadBuilder(batch_size=4)
+    b.conv("conv1", c=3, h=227, w=227, k=96, r=11, stride=4)
+    b.conv("conv2", c=96, h=27, w=27, k=256, r=5, padding=2, groups=2)
+    b.conv("conv3", c=256, h=13, w=13, k=384, r=3, padding=1)
+    b.conv("conv4", c=384, h=13, w=13, k=384, r=3, padding=1, groups=2)
+    b.conv("conv5", c=384, h=13, w=13, k=256, r=3, padding=1, groups=2)
+    # Integer arithmetic; the 16-bit operand width comes from the bit columns.
+    alexnet = b.build().with_compression(weight_bits=16, act_bits=16, math=NumberFormat.INT8)
+    assert alexnet.macs.sum() / 4 == pytest.approx(666e6, rel=0.01)  # Eyeriss: 666M MACs per image
+    eyeriss_sized = dataclasses.replace(load_hardware("edge_systolic"), rows=12, cols=14, operand_bits=(16,),
+                                        dataflow=dataflow, unified_buffer_bytes=108 * 1024,
+                                        accumulator_bytes=168 * 24 * 2)
+    words_per_mac = MODEL.evaluate(alexnet, eyeriss_sized).layer_detail["dram_bytes"].sum() / 2 / alexnet.macs.sum()
+    assert words_per_mac > 3 * 0.0029
+
+
 @settings(max_examples=60, deadline=None)
 @given(layers, arrays)
 def test_tiling_conserves_macs_and_bytes(wl, hw):

@@ -28,10 +28,10 @@ EXPECTED = [
     *(spec["label"] for spec in REFERENCES["not_modelled"]),
 ]
 
-_EIE_VGG6 = ("24.3 us, 29 % under the paper and below its own perfect-balance 28.1 us; the model is within 8 % "
-             "of the theoretical time on 7 of 9 layers, VGG-7 (same 64-row, 4 % slices) included, and the "
-             "filler count matches sampling; VGG-6 is the only layer over 4K inputs and its actual/theoretical "
-             "ratio (1.22) is the paper's largest: cause not found, no fit made")
+_EIE_VGG6 = ("24.3 us against 34.4 us; the paper's own balance-free theoretical time (28.1 us) is 23 % above "
+             "the work Table III's densities give, the paper's mechanisms simulated on them (input batches "
+             "included) reach about 25.3 us, and the real matrix is not published: diagnosis in "
+             "validation_references.toml [eie_layer_latency.diagnosis], no fit made")
 KNOWN_MISSES = {
     "EIE VGG-6 latency": _EIE_VGG6,
 }
@@ -59,6 +59,15 @@ def test_the_table_lists_every_reference(quick_results):
 def test_every_check_passes(quick_results, reference):
     result = quick_results[reference]
     assert result.passed is not False, f"{reference}: {result.score:.3g} outside {result.tolerance:.3g}; {result.note}"
+
+
+def test_eie_layers_show_the_balanced_time_and_a_known_miss_its_diagnosis(quick_results):
+    for name in eie_benchmark_layers():
+        assert "against Table IV's theoretical" in quick_results[f"EIE {name} latency"].note
+    diagnosis = REFERENCES["eie_layer_latency"]["diagnosis"]
+    for name, text in diagnosis.items():
+        assert f"EIE {name} latency" in KNOWN_MISSES
+        assert quick_results[f"EIE {name} latency"].note.endswith(text)
 
 
 def test_a_check_not_modelled_is_listed_not_faked(quick_results):
