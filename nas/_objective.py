@@ -121,7 +121,7 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
     for bound in ("compute", "memory", "launch"):
         share = cost.layer_latency_s[cost.layer_bound == bound].sum() / cost.latency_s[0]
         metrics[f"latency_{bound}_bound_fraction"] = float(share)
-    metrics.update(_accuracy(spec, space, module, metrics))
+    metrics.update(_accuracy(spec, space, module, genotype, metrics))
 
     for objective in spec.objectives:
         value = metrics[objective.metric]
@@ -131,14 +131,16 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
     return metrics
 
 
-def _accuracy(spec: StudySpec, space: SearchSpace, module: Any, labels: Mapping[str, Any]) -> dict[str, float]:
+def _accuracy(
+    spec: StudySpec, space: SearchSpace, module: Any, genotype: Any, labels: Mapping[str, Any]
+) -> dict[str, float]:
     if spec.accuracy.source == "oracle":
         return _nb201_table().metrics(int(labels["arch_index"]), spec.space.dataset)
     import torch
 
     from nas.proxies import get_proxy
 
-    inputs = torch.zeros((1, *space.input_shape()))
+    inputs = torch.zeros((1, *space.input_shape(genotype)))
     return {"log_synflow": get_proxy("synflow").score(module, inputs)}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -62,10 +62,22 @@ class StudySection(_Strict):
 
 
 class SpaceSection(_Strict):
-    """``[space]``: which search space, with its options."""
+    """``[space]``: which search space, with its options.
+
+    ``dataset`` defaults to the space's own (``cifar10`` for nb201, ``imagenet`` for
+    mobilenet and resnet); each space says which datasets it knows.
+    """
 
     name: str
-    dataset: Literal["cifar10", "cifar100", "imagenet16"] = "cifar10"
+    dataset: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_of_the_space(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("name") in list_spaces():
+            options = {"dataset": data["dataset"]} if "dataset" in data else {}
+            data = {**data, "dataset": get_space(data["name"], **options).dataset}
+        return data
 
     @field_validator("name")
     @classmethod

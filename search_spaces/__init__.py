@@ -27,6 +27,7 @@ from search_spaces._fc_benchmarks import (
     eie_benchmark_layers,
     eie_published_latency_us,
 )
+from search_spaces._mobilenet import MobileNetArch, MobileNetSpace
 from search_spaces._nb201 import (
     NB201_DATASETS,
     NB201_EDGES,
@@ -39,12 +40,13 @@ from search_spaces._nb201 import (
     parse_arch,
     validate_arch,
 )
+from search_spaces._resnet import ResNetArch, ResNetSpace
 
 if TYPE_CHECKING:
     from search_spaces._reference_models import build_model, list_models, model_input_shape, model_workload
     from search_spaces._trace import workload_from_module
 
-_SPACES: dict[str, type[SearchSpace]] = {space.name: space for space in (NB201Space,)}
+_SPACES: dict[str, type[SearchSpace]] = {space.name: space for space in (MobileNetSpace, NB201Space, ResNetSpace)}
 
 
 def list_spaces() -> list[str]:
@@ -93,11 +95,15 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "LayerCompression",
+    "MobileNetArch",
+    "MobileNetSpace",
     "NB201_DATASETS",
     "NB201_EDGES",
     "NB201_N_ARCHS",
     "NB201_OPS",
     "NB201Space",
+    "ResNetArch",
+    "ResNetSpace",
     "SearchSpace",
     "arch_to_index",
     "build_model",

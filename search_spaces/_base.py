@@ -41,8 +41,9 @@ class SearchSpace(abc.ABC):
         """A freshly initialised torch module of the network."""
 
     @abc.abstractmethod
-    def input_shape(self) -> tuple[int, int, int]:
-        """Shape ``(channels, height, width)`` of one input sample."""
+    def input_shape(self, genotype: Any = None) -> tuple[int, int, int]:
+        """Shape ``(channels, height, width)`` of one input sample of ``genotype`` (spaces that
+        search the resolution need it; without one, the space's default resolution)."""
 
     @abc.abstractmethod
     def describe_genotype(self, genotype: Any) -> dict[str, str | int]:

@@ -262,8 +262,8 @@ class NB201Space(SearchSpace):
 
         return NB201Network(parse_arch(genotype), num_classes=self.num_classes)
 
-    def input_shape(self) -> tuple[int, int, int]:
-        """``(3, 32, 32)`` for CIFAR, ``(3, 16, 16)`` for ImageNet16-120."""
+    def input_shape(self, genotype: str | None = None) -> tuple[int, int, int]:
+        """``(3, 32, 32)`` for CIFAR, ``(3, 16, 16)`` for ImageNet16-120, for every genotype."""
         return _DATASETS[self.dataset].input_shape
 
     def describe_genotype(self, genotype: str) -> dict[str, str | int]:
