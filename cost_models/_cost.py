@@ -135,6 +135,20 @@ class HardwareConfig(abc.ABC):
             HardwareSpecError: One line naming the bad key and what is allowed.
         """
 
+    @abc.abstractmethod
+    def resources(self) -> dict[str, float]:
+        """The compute and on-chip memory this configuration holds, for equal-budget comparisons.
+
+        NAAS (Lin, Yang and Han, "NAAS: Neural Accelerator Architecture Search", DAC 2021)
+        compares accelerators under equal PE and SRAM budgets; these are those budgets, in the
+        same terms for every family, so a study can constrain or report them.
+
+        Returns:
+            ``mac_units``: multiply-accumulates the compute array completes per cycle, at the
+            width each family's method names; ``onchip_sram_bytes``: bytes of on-chip SRAM
+            (buffers and caches; register files, queues and pipeline registers are not counted).
+        """
+
 
 class CostModel(abc.ABC):
     """Estimates latency and energy of a :class:`Workload` on one hardware family."""

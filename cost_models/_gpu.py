@@ -83,6 +83,12 @@ class GPUConfig(HardwareConfig):
             is cached in L1 by default. False on consumer Pascal (GP10x caches global loads
             in L2 only unless a kernel opts in; Pascal Tuning Guide), true from Volta on.
         sm_count: Streaming multiprocessors.
+        boost_clock_mhz: The clock the datasheet's peaks are quoted at, in MHz (peak /
+            clock gives MACs per cycle).
+        l2_cache_bytes: L2 cache capacity, in bytes.
+        l1_shared_bytes_per_sm: SRAM of one SM's L1 data cache and shared memory (one
+            array from Volta on; Pascal's separate shared memory plus L1/texture caches),
+            in bytes.
         gemm_tile_m: Rows (output pixels) of the smallest GEMM tile that keeps an SM at peak.
         gemm_tile_n: Columns (output channels) of that tile.
         gemm_tile_k: Reduction depth of one mainloop step, in elements; K is padded to it.
@@ -116,6 +122,9 @@ class GPUConfig(HardwareConfig):
     l2_bandwidth_gbs: float
     l1_caches_global_loads: bool
     sm_count: int
+    boost_clock_mhz: float
+    l2_cache_bytes: int
+    l1_shared_bytes_per_sm: int
     gemm_tile_m: int
     gemm_tile_n: int
     gemm_tile_k: int
@@ -156,6 +165,9 @@ class GPUConfig(HardwareConfig):
             l2_bandwidth_gbs=fields.number("l2_bandwidth_gbs"),
             l1_caches_global_loads=fields.boolean("l1_caches_global_loads"),
             sm_count=fields.integer("sm_count"),
+            boost_clock_mhz=fields.number("boost_clock_mhz"),
+            l2_cache_bytes=fields.integer("l2_cache_bytes"),
+            l1_shared_bytes_per_sm=fields.integer("l1_shared_bytes_per_sm"),
             gemm_tile_m=fields.power_of_two("gemm_tile_m", minimum=_MIN_TILE),
             gemm_tile_n=fields.power_of_two("gemm_tile_n", minimum=_MIN_TILE),
             gemm_tile_k=fields.integer("gemm_tile_k"),
@@ -182,6 +194,30 @@ class GPUConfig(HardwareConfig):
     def window_cache_bandwidth_gbs(self) -> float:
         """Bandwidth of :attr:`window_cache_level`, in GB/s."""
         return self.l1_bandwidth_gbs if self.l1_caches_global_loads else self.l2_bandwidth_gbs
+
+    def resources(self) -> dict[str, float]:
+        """``mac_units``: dense fp16 MACs per cycle of the GEMM engine, ``onchip_sram_bytes``: L2 plus
+        every SM's L1/shared memory.
+
+        MACs per cycle are the peak of the format an fp16 GEMM runs in (:meth:`run_format`:
+        tensor cores where present, fp32 CUDA cores on Pascal) over 2 ``boost_clock_mhz``.
+        fp16 because it is every tensor core's native multiplier width and the default
+        precision of GPUs here; int8 or fp8 rates pack two or four operands into the same
+        multipliers and would count them twice. A GeForce Turing part runs fp16 with fp32
+        accumulation at half rate, so it counts half its fp16 multipliers. Register files
+        (256 KiB per SM from Volta on) are registers, not counted as SRAM, like the PE
+        registers of the other families.
+
+        Example:
+            >>> from cost_models import load_hardware
+            >>> {k: round(v) for k, v in load_hardware("h100").resources().items()}
+            {'mac_units': 270328, 'onchip_sram_bytes': 87031808}
+        """
+        macs_per_s = self.peak_tflops[self.run_format(NumberFormat.FP16).label] * 1e12 / 2.0
+        return {
+            "mac_units": macs_per_s / (self.boost_clock_mhz * 1e6),
+            "onchip_sram_bytes": float(self.l2_cache_bytes + self.sm_count * self.l1_shared_bytes_per_sm),
+        }
 
     def run_format(self, fmt: NumberFormat | str) -> NumberFormat:
         """The format a GEMM requested in ``fmt`` runs in: ``fmt`` itself or the nearest wider one."""
@@ -395,7 +431,7 @@ class GPURooflineModel(CostModel):
         memory_s = dram_bytes / (bandwidth * hw.memory_efficiency)
         launch_s = np.full(len(wl), hw.kernel_launch_overhead_us * 1e-6)
 
-        window = (wl.kind == LayerKind.POOL) | (wl.kind == LayerKind.DEPTHWISE_CONV)
+        window = np.isin(wl.kind, (LayerKind.POOL, LayerKind.MAX_POOL, LayerKind.DEPTHWISE_CONV))
         cache_bytes = np.where(window, (wl.r * wl.s) * wl.output_elems * wl.act_bits / 8.0, 0.0)
         cache_s = cache_bytes / (hw.window_cache_bandwidth_gbs * 1e9)
 

@@ -15,7 +15,8 @@ convolution, with ``conv_mapping = "im2col"``, is ``N*P*Q`` products per group o
 re-read for every output position; the input feature map, if it does not fit the PE
 activation registers, streams from DRAM once per output position and tap). With
 ``"unsupported"`` convolutions are reported unsupported (NaN). In general the layer is
-``G`` block-diagonal matrices of ``No = K/G`` rows and ``Kr = C/G*R*S`` columns.
+``G`` block-diagonal matrices of ``No = K/G`` rows and ``Kr = C/G*R*S`` columns. Average
+pools and sums can be lowered to such matrices too (see weight-free layers below).
 
 Padding: a run of more than ``2**b - 1`` zeros (``b = relative_index_bits``) needs a
 filler zero entry. With weights non-zero independently with probability ``d`` and
@@ -79,9 +80,34 @@ values (``weight_bits <= weight_index_bits``) and its activations fit the
 Weight-free layers: a 1-input elementwise layer (ReLU) and inference batch norm (an affine,
 assumed folded into the preceding layer's weights and bias) run in the PEs' write-back at
 ``N`` elements per cycle. Pooling and multi-input elementwise layers have no datapath in
-EIE and are reported unsupported (NaN).
+EIE; by default they are reported unsupported (NaN). Two lowerings onto the matrix-vector
+path, which are this model's, not features of the paper's chip, can be switched on:
 
-Energy (levels ``mac``, ``register_file``, ``buffer``, ``dram``): every entry walked,
+* ``pool_mapping = "matrix"``: average pooling over ``R x S`` windows of ``C`` channels is
+  the depthwise convolution (``G = C`` groups, ``K/G = 1``, ``Kr = R*S``) whose weights are
+  all ``1/(R*S)``, costed exactly as that convolution through the im2col path: dense, so
+  ``C*R*S`` CSC entries (each a 4-bit index into the codebook, where ``1/(R*S)`` takes one
+  entry, and a relative row index) and their column pointers are stored in the PEs' SRAM
+  and count towards the network's residency like any other layer's weights. A pool's
+  ``weight_bits`` is not checked: its one constant fits any codebook. The codebook itself
+  is a register table loaded per layer and is not charged, as for every layer. PyTorch's
+  ``count_include_pad=False`` (NB201's ``avg_pool_3x3``) divides border outputs by fewer
+  taps, which a constant matrix does not: the extra scaling of border outputs is not
+  charged (the IR does not record it). Max pooling is not linear in its inputs, so no matrix
+  computes it: it stays unsupported whatever this key says.
+* ``elementwise_mapping = "matrix"``: the sum of ``k`` tensors of ``C`` channels (an
+  elementwise layer whose input is ``k`` times its output) is, per output pixel, the product
+  of the ``C x kC`` block matrix ``[I I ... I]`` with the ``kC`` stacked inputs: ``G = 1``,
+  ``K/G = C`` rows, ``Kr = k*C`` columns, weights all 1 at density ``1/C``, so ``k*C*P*Q``
+  (times ``N``) MACs and ``k*C`` entries, costed by the sparse path at that density (the
+  zero runs of an identity column are shorter than ``C/N`` rows per PE, so they need no
+  fillers up to ``C = 16*N``). The broadcast sends every input, one per cycle, to all PEs
+  holding rows: a sum is broadcast-bound, about ``N*k*C*P*Q*act_density`` cycles, and its
+  column pointers (``k*C`` per PE) take pointer SRAM. Sums of the same ``C`` could share one
+  stored matrix; each layer stores its own here, an upper estimate of the SRAM taken.
+
+Energy (levels ``mac``, ``register_file``, ``buffer``, ``dram``), for lowered layers as for any
+other matrix-vector product: every entry walked,
 fillers included, is a ``mac_bits`` MAC; per entry a codebook read and an accumulator read
 and write, per broadcast reaching a PE a queue write and read, at register-file energy;
 sparse-matrix SRAM reads per entry and two pointer reads per broadcast and PE at the SRAM
@@ -108,6 +134,8 @@ _BOUND_LABELS = np.array(["compute", "memory", "unsupported"])
 """``layer_bound`` labels, indexed by a per-layer code (a take is faster than nested string ``where``)."""
 
 CONV_MAPPINGS = ("im2col", "unsupported")
+POOL_MAPPINGS = ("matrix", "unsupported")
+ELEMENTWISE_MAPPINGS = ("matrix", "unsupported")
 
 _QUEUE_STALL = 0.3
 """``c`` of the queue-stall term, fitted to a cycle simulation of EIE's queues (module docstring)."""
@@ -133,6 +161,10 @@ class SparseEngineConfig(HardwareConfig):
         mac_bits: Width of the fixed-point datapath (activations, codebook values), in bits.
         activation_queue_depth: Depth of each PE's activation queue.
         conv_mapping: ``"im2col"`` (lower convolutions to matrix-vector) or ``"unsupported"``.
+        pool_mapping: ``"matrix"`` (lower average pooling to a depthwise convolution with
+            constant weights; a lowering, not an EIE feature) or ``"unsupported"`` (default).
+        elementwise_mapping: ``"matrix"`` (lower a sum of ``k`` tensors to the sparse
+            ``[I ... I]`` matrix; a lowering, not an EIE feature) or ``"unsupported"`` (default).
         offchip_bandwidth_gb_s: DRAM bandwidth, in GB/s.
         process_node_nm: Process node, in nm.
 
@@ -158,6 +190,8 @@ class SparseEngineConfig(HardwareConfig):
     mac_bits: int
     activation_queue_depth: int
     conv_mapping: str
+    pool_mapping: str
+    elementwise_mapping: str
     offchip_bandwidth_gb_s: float
     process_node_nm: float
 
@@ -165,6 +199,19 @@ class SparseEngineConfig(HardwareConfig):
     def peak_ops_per_s(self) -> float:
         """Peak rate on the compressed model: 2 ops (multiply, add) per PE per cycle."""
         return 2.0 * self.n_pes * self.clock_mhz * 1e6
+
+    def resources(self) -> dict[str, float]:
+        """``mac_units``: one ``mac_bits`` MAC per PE; ``onchip_sram_bytes``: each PE's sparse-matrix,
+        pointer and activation SRAM (not its activation registers, queue or codebook), times the PEs.
+
+        Example:
+            >>> from cost_models import load_hardware
+            >>> load_hardware("eie").resources()
+            {'mac_units': 64.0, 'onchip_sram_bytes': 11731072.0}
+        """
+        per_pe = self.sparse_matrix_sram_bytes_per_pe + self.pointer_sram_bytes_per_pe + \
+            self.activation_sram_bytes_per_pe
+        return {"mac_units": float(self.n_pes), "onchip_sram_bytes": float(self.n_pes * per_pe)}
 
     @classmethod
     def from_mapping(cls, data: dict, *, origin: str) -> SparseEngineConfig:
@@ -184,6 +231,8 @@ class SparseEngineConfig(HardwareConfig):
             mac_bits=fields.integer("mac_bits", maximum=64),
             activation_queue_depth=fields.integer("activation_queue_depth"),
             conv_mapping=fields.choice("conv_mapping", CONV_MAPPINGS, default="im2col"),
+            pool_mapping=fields.choice("pool_mapping", POOL_MAPPINGS, default="unsupported"),
+            elementwise_mapping=fields.choice("elementwise_mapping", ELEMENTWISE_MAPPINGS, default="unsupported"),
             offchip_bandwidth_gb_s=fields.number("offchip_bandwidth_gb_s"),
             process_node_nm=fields.process_node(),
         )
@@ -249,18 +298,28 @@ class SparseEngineModel(CostModel):
         kind = workload.kind
         pes = hw.n_pes
         is_conv = np.isin(kind, (LayerKind.CONV, LayerKind.DEPTHWISE_CONV))
-        is_mac = (kind == LayerKind.LINEAR) | (is_conv & (hw.conv_mapping == "im2col"))
+        has_weights = (kind == LayerKind.LINEAR) | (is_conv & (hw.conv_mapping == "im2col"))
+        # Lowered layers (module docstring): average pools and sums of k >= 2 tensors.
+        pool_mv = (kind == LayerKind.POOL) & (hw.pool_mapping == "matrix")
         single_input = workload.input_elems == workload.output_elems
+        sum_mv = (kind == LayerKind.ELEMENTWISE) & ~single_input & (hw.elementwise_mapping == "matrix")
+        constant_weights = pool_mv | sum_mv
+        is_mv = has_weights | constant_weights
         is_writeback = ((kind == LayerKind.ELEMENTWISE) & single_input) | (kind == LayerKind.NORM)
-        fits_datapath = (workload.weight_bits <= hw.weight_index_bits) & (workload.act_bits <= hw.mac_bits)
-        supported = (is_mac & fits_datapath) | (is_writeback & (workload.act_bits <= hw.mac_bits))
+        # A lowered layer's one constant weight takes one codebook entry, whatever its weight_bits.
+        fits_codebook = (workload.weight_bits <= hw.weight_index_bits) | constant_weights
+        supported = ((is_mv & fits_codebook) | is_writeback) & (workload.act_bits <= hw.mac_bits)
 
         groups, m, k_red, n_out = gemm_dims(workload)
-        d = workload.weight_density
+        inputs = workload.input_elems / workload.output_elems
+        groups = np.where(sum_mv, 1.0, groups)
+        k_red = np.where(sum_mv, inputs * workload.c, k_red)
+        n_out = np.where(sum_mv, workload.c, n_out)
+        d = np.where(sum_mv, 1.0 / workload.c, np.where(pool_mv, 1.0, workload.weight_density))
         # The matrix-vector terms are computed on the layers that run on the PEs only (in a
-        # search space most layers are pooling or elementwise); other rows stay 0 (1 for the
-        # divisors) and are masked below.
-        rows = np.flatnonzero(is_mac)
+        # search space most layers are elementwise); other rows stay 0 (1 for the divisors)
+        # and are masked below.
+        rows = np.flatnonzero(is_mv)
         sub = _matrix_vector(groups[rows], m[rows], k_red[rows], n_out[rows], d[rows],
                              workload.act_density[rows], hw)
         mv = {}
@@ -269,23 +328,23 @@ class SparseEngineModel(CostModel):
             mv[name][rows] = values
         busiest, passes, col_entries, active = mv["busiest"], mv["passes"], mv["col_entries"], mv["active"]
         n_busy, p_used = mv["n_busy"], mv["p_used"]
-        cycles = np.where(is_mac, mv["cycles"], np.ceil(workload.output_elems / pes))
+        cycles = np.where(is_mv, mv["cycles"], np.ceil(workload.output_elems / pes))
         compute_s = cycles / (hw.clock_mhz * 1e6)
 
         entries_walked = active * col_entries
         entry_bits = hw.relative_index_bits + hw.weight_index_bits
         spmat_bytes = groups * k_red * col_entries * entry_bits / 8.0
         pointer_bytes = (groups * k_red * n_busy + p_used) * hw.pointer_bits / 8.0
-        dram_weights = np.where(is_mac, _streamed_weight_bytes(workload, is_mac & supported, spmat_bytes,
-                                                               pointer_bytes, hw), 0.0)
+        dram_weights = np.where(is_mv, _streamed_weight_bytes(workload, is_mv & supported, spmat_bytes,
+                                                              pointer_bytes, hw), 0.0)
 
         act_bytes = hw.mac_bits / 8.0
         # Per PE and input vector: entries beyond the registers, and whether both overflows fit the SRAM.
         overflow_in = np.maximum(np.ceil(workload.input_elems / workload.n / pes) - hw.activation_entries_per_pe, 0)
         overflow_out = np.maximum(np.ceil(workload.output_elems / workload.n / pes) - hw.activation_entries_per_pe, 0)
         staged = overflow_in + overflow_out <= hw.activation_sram_bytes_per_pe * 8 // hw.mac_bits
-        streamed_inputs = np.where(is_mac, np.where(is_conv, m * groups * k_red, workload.input_elems) * passes,
-                                   workload.input_elems)
+        # An im2col input is read once per output position and tap (the input itself for a linear layer or a sum).
+        streamed_inputs = np.where(is_mv, m * groups * k_red * passes, workload.input_elems)
         inputs_beyond = np.where(overflow_in > 0, streamed_inputs, 0.0)
         outputs_beyond = np.where(overflow_out > 0, workload.output_elems, 0.0)
         dram_bytes = dram_weights + np.where(staged, 0.0, inputs_beyond + outputs_beyond) * act_bytes
@@ -293,13 +352,13 @@ class SparseEngineModel(CostModel):
         memory_s = dram_bytes / (hw.offchip_bandwidth_gb_s * 1e9)
 
         broadcasts_reaching_pes = active * n_busy * passes
-        rf_bits = np.where(is_mac, entries_walked * 3 * hw.mac_bits + broadcasts_reaching_pes * 2 * hw.mac_bits,
+        rf_bits = np.where(is_mv, entries_walked * 3 * hw.mac_bits + broadcasts_reaching_pes * 2 * hw.mac_bits,
                            workload.output_elems * 2 * hw.mac_bits)
-        spmat_bits = np.where(is_mac, entries_walked * entry_bits, 0.0) + 8 * dram_weights
-        pointer_bits = np.where(is_mac, broadcasts_reaching_pes * 2 * hw.pointer_bits, 0.0)
+        spmat_bits = np.where(is_mv, entries_walked * entry_bits, 0.0) + 8 * dram_weights
+        pointer_bits = np.where(is_mv, broadcasts_reaching_pes * 2 * hw.pointer_bits, 0.0)
         mac_pj = tech.int_mac_energy_pj(hw.mac_bits, hw.mac_bits)
         energy = {
-            "mac": np.where(is_mac, entries_walked * mac_pj, workload.ops * tech.int_add_energy_pj(hw.mac_bits)),
+            "mac": np.where(is_mv, entries_walked * mac_pj, workload.ops * tech.int_add_energy_pj(hw.mac_bits)),
             "register_file": rf_bits * tech.register_file_pj_per_bit,
             "buffer": spmat_bits * tech.sram_pj_per_bit(hw.sparse_matrix_sram_bytes_per_pe)
             + pointer_bits * tech.sram_pj_per_bit(hw.pointer_sram_bytes_per_pe)
@@ -308,7 +367,7 @@ class SparseEngineModel(CostModel):
         }
 
         nan = np.where(supported, 1.0, np.nan)
-        useful = workload.macs * d * workload.act_density
+        useful = groups * m * k_red * n_out * d * workload.act_density
         bound = _BOUND_LABELS[np.where(supported, np.where(compute_s >= memory_s, 0, 1), 2)]
         return Cost(
             hardware=hw.name,
@@ -320,10 +379,10 @@ class SparseEngineModel(CostModel):
                 "compute_s": compute_s * nan,
                 "memory_s": memory_s * nan,
                 "cycles": cycles * nan,
-                "busiest_pe_cycles": np.where(is_mac, busiest, np.nan) * nan,
-                "mean_pe_cycles": np.where(is_mac, entries_walked / p_used, np.nan) * nan,
-                "utilization": np.where(is_mac, useful / (cycles * pes), np.nan) * nan,
-                "entries": np.where(is_mac, groups * k_red * col_entries, np.nan) * nan,
+                "busiest_pe_cycles": np.where(is_mv, busiest, np.nan) * nan,
+                "mean_pe_cycles": np.where(is_mv, entries_walked / p_used, np.nan) * nan,
+                "utilization": np.where(is_mv, useful / (cycles * pes), np.nan) * nan,
+                "entries": np.where(is_mv, groups * k_red * col_entries, np.nan) * nan,
                 "dram_bytes": dram_bytes * nan,
                 "buffer_bytes": (spmat_bits + pointer_bits + act_sram_bits) / 8.0 * nan,
                 "register_file_bytes": rf_bits / 8.0 * nan,

@@ -163,6 +163,20 @@ class SystolicConfig(HardwareConfig):
         """Peak arithmetic rate at the native width: 2 ops (multiply, add) per MAC per cycle."""
         return 2.0 * self.rows * self.cols * self.clock_mhz * 1e6
 
+    def resources(self) -> dict[str, float]:
+        """``mac_units``: the ``rows x cols`` MACs of the array (at the narrowest of ``operand_bits``;
+        the vector lanes are not MACs); ``onchip_sram_bytes``: the weight, activation, unified and
+        accumulator buffers.
+
+        Example:
+            >>> from cost_models import load_hardware
+            >>> load_hardware("tpu_v1").resources()
+            {'mac_units': 65536.0, 'onchip_sram_bytes': 29622272.0}
+        """
+        sram = self.weight_buffer_bytes + self.activation_buffer_bytes + self.unified_buffer_bytes + \
+            self.accumulator_bytes
+        return {"mac_units": float(self.rows * self.cols), "onchip_sram_bytes": float(sram)}
+
     @classmethod
     def from_mapping(cls, data: dict, *, origin: str) -> SystolicConfig:
         fields = SpecFields(data, origin=origin, allowed=[f.name for f in dataclasses.fields(cls)])

@@ -29,11 +29,13 @@ class LayerKind(enum.IntEnum):
     LINEAR = 2
     """Fully connected layer / matrix multiply (MACs on weights)."""
     POOL = 3
-    """Average or max pooling over an ``r x s`` window (no weights)."""
+    """Average pooling over an ``r x s`` window (no weights; a linear map of its inputs)."""
     ELEMENTWISE = 4
     """Add, activation, or any op that touches each element a fixed number of times."""
     NORM = 5
     """Inference-time batch normalisation: a per-channel affine transform."""
+    MAX_POOL = 6
+    """Max pooling over an ``r x s`` window (no weights; compares, not a linear map)."""
 
 
 class SparsityPattern(enum.IntEnum):
@@ -349,9 +351,12 @@ class WorkloadBuilder:
 
     def pool(
         self, name: str, *, c: int, h: int, w: int, r: int, stride: int = 1, padding: int = 0,
-        global_pool: bool = False,
+        global_pool: bool = False, mode: str = "avg",
     ) -> tuple[int, int]:
-        """Add an ``r x r`` pooling layer (or a global one); return its output ``(p, q)``."""
+        """Add an ``r x r`` average (``mode="avg"``) or max (``mode="max"``) pooling layer, or a
+        global one; return its output ``(p, q)``."""
+        if mode not in ("avg", "max"):
+            raise ValueError(f"layer {name!r}: pooling mode {mode!r}; choose avg or max")
         if global_pool:
             r_h, r_w, stride, padding = h, w, 1, 0
         else:
@@ -360,7 +365,8 @@ class WorkloadBuilder:
         q = (w + 2 * padding - r_w) // stride + 1
         n = self.batch_size
         self._add(
-            name, LayerKind.POOL, c=c, h=h, w=w, k=c, r=r_h, s=r_w, p=p, q=q, stride=stride, groups=c,
+            name, LayerKind.MAX_POOL if mode == "max" else LayerKind.POOL,
+            c=c, h=h, w=w, k=c, r=r_h, s=r_w, p=p, q=q, stride=stride, groups=c,
             macs=0, ops=n * c * p * q * r_h * r_w, weights=0, params=0,
             input_elems=n * c * h * w, output_elems=n * c * p * q,
         )

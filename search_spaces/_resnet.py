@@ -334,7 +334,7 @@ def _workload(arch: ResNetArch, num_classes: int, batch_size: int) -> Workload:
                            padding=3)
     builder.norm("bn1", c=stem, h=size, w=size)
     builder.elementwise("relu", c=stem, h=size, w=size)
-    size, _ = builder.pool("maxpool", c=stem, h=size, w=size, r=3, stride=2, padding=1)
+    size, _ = builder.pool("maxpool", c=stem, h=size, w=size, r=3, stride=2, padding=1, mode="max")
     # A block runs its convolutions, then the shortcut, then the sum and the last ReLU; its
     # one ReLU module is called after each activation (`relu`, `relu:2`, ...), as torchvision's.
     for stage, blocks in enumerate(stages, start=1):

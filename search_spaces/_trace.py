@@ -226,6 +226,7 @@ def _layer_shape(module: nn.Module, name: str, x: torch.Tensor, y: torch.Tensor)
         c = math.prod(module.normalized_shape)
         return "norm", {"c": c, "h": y.numel() // (y.shape[0] * c), "w": 1, "affine": module.elementwise_affine}
     c, h, w = _chw(y.shape)
+    mode = "max" if isinstance(module, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)) else "avg"
     if isinstance(module, _NORMS):
         return "norm", {"c": c, "h": h, "w": w, "affine": module.affine}
     if isinstance(module, _ELEMENTWISE):
@@ -233,17 +234,17 @@ def _layer_shape(module: nn.Module, name: str, x: torch.Tensor, y: torch.Tensor)
     _, _, in_h, in_w = x.shape
     if isinstance(module, _ADAPTIVE_POOLS):
         if (h, w) == (1, 1):
-            return "pool", {"c": c, "h": in_h, "w": in_w, "r": in_h, "global_pool": True}
+            return "pool", {"c": c, "h": in_h, "w": in_w, "r": in_h, "global_pool": True, "mode": mode}
         if in_h % h or in_w % w or in_h // h != in_w // w:
             raise ValueError(
                 f"cannot trace module {name!r} ({type(module).__name__}): adaptive pooling "
                 f"{in_h}x{in_w} -> {h}x{w} has no fixed square window"
             )
-        return "pool", {"c": c, "h": in_h, "w": in_w, "r": in_h // h, "stride": in_h // h}
+        return "pool", {"c": c, "h": in_h, "w": in_w, "r": in_h // h, "stride": in_h // h, "mode": mode}
     r = _single(module.kernel_size, name, "kernel_size")
     stride = _single(module.stride, name, "stride")
     padding = _equivalent_padding(name, (in_h, in_w), (h, w), (r, r), stride)
-    return "pool", {"c": c, "h": in_h, "w": in_w, "r": r, "stride": stride, "padding": padding}
+    return "pool", {"c": c, "h": in_h, "w": in_w, "r": r, "stride": stride, "padding": padding, "mode": mode}
 
 
 def _single(value: int | Sequence[int], name: str, label: str) -> int:

@@ -1,4 +1,4 @@
-"""EIE-like sparse engine: CSC padding, busiest-PE load, skipping zeros, unsupported layers, presets."""
+"""EIE-like sparse engine: CSC padding, busiest-PE load, skipping zeros, lowered and unsupported layers, presets."""
 
 import dataclasses
 import math
@@ -12,15 +12,18 @@ from hypothesis import strategies as st
 from cost_models import (
     PRESET_DIR,
     HardwareSpecError,
+    LayerKind,
     NumberFormat,
     SparseEngineConfig,
     SparseEngineModel,
     Workload,
     WorkloadBuilder,
     load_hardware,
+    technology,
 )
 from cost_models._sparse_engine import _expected_max_table, expected_padding
-from search_spaces import eie_benchmark_layers, eie_published_latency_us
+from nas import apply_precision, cost_network
+from search_spaces import NB201Space, eie_benchmark_layers, eie_published_latency_us
 
 MODEL = SparseEngineModel()
 SHARED = {"weight_bits": 4, "act_bits": 16, "math": NumberFormat.INT8}
@@ -174,10 +177,17 @@ def test_unsupported_layers_are_nan_not_zero(eie):
     b.elementwise("relu", c=16, h=4, w=4)
     b.linear("fc", c=256, k=10)
     wl = b.build().with_compression(**SHARED)
-    cost = MODEL.evaluate(wl, eie)
+    # EIE itself has no pooling or multi-input datapath; the preset opts in to lowering them.
+    native = dataclasses.replace(eie, pool_mapping="unsupported", elementwise_mapping="unsupported")
+    cost = MODEL.evaluate(wl, native)
     assert cost.layer_bound.tolist() == ["compute", "unsupported", "unsupported", "compute", "compute"]
     assert np.isnan(cost.layer_latency_s[1]) and np.isnan(cost.layer_energy_j[2])
     assert np.isnan(cost.latency_s[0]) and np.isnan(cost.energy_j[0])
+    lowered = MODEL.evaluate(wl, eie)
+    assert lowered.layer_bound.tolist() == ["compute"] * 5
+    # The lowered pool and sum walk entries on the PEs; the ReLU runs in the write-back.
+    assert np.isfinite(lowered.layer_detail["entries"][[1, 2]]).all() and np.isnan(lowered.layer_detail["entries"][3])
+    np.testing.assert_array_equal(lowered.layer_latency_s[[0, 3, 4]], cost.layer_latency_s[[0, 3, 4]])
     no_conv = MODEL.evaluate(wl, dataclasses.replace(eie, conv_mapping="unsupported"))
     assert no_conv.layer_bound[0] == "unsupported"
     # 8-bit weights do not fit a 4-bit shared-weight codebook; 32-bit activations not the datapath.
@@ -190,6 +200,133 @@ def test_depthwise_conv_is_broadcast_bound(eie):
     b.conv("dw", c=64, h=14, w=14, k=64, r=3, padding=1, groups=64)
     cost = MODEL.evaluate(b.build().with_compression(**SHARED), eie)
     assert cost.layer_detail["utilization"][0] < 1 / 32
+
+
+def _one_layer(method, act_density=0.6, **shape):
+    b = WorkloadBuilder(batch_size=2)
+    getattr(b, method)("layer", **shape)
+    return b.build().with_compression(act_density=act_density, **SHARED)
+
+
+POOLS = [  # NB201's avg_pool_3x3, its reduction shortcut, a global pool, one too big for the PE SRAM
+    {"c": 16, "h": 32, "w": 32, "r": 3, "padding": 1},
+    {"c": 32, "h": 16, "w": 16, "r": 2, "stride": 2},
+    {"c": 64, "h": 8, "w": 8, "r": 8, "global_pool": True},
+    {"c": 512, "h": 14, "w": 14, "r": 3, "stride": 2, "padding": 1},
+]
+
+
+@pytest.mark.parametrize("shape", POOLS)
+def test_a_lowered_average_pool_costs_what_its_depthwise_convolution_costs(eie, shape):
+    global_pool = shape.get("global_pool", False)
+    conv_shape = {k: v for k, v in shape.items() if k != "global_pool"}
+    dram_bytes = []
+    # On the preset, and with 1 byte of sparse-matrix SRAM per PE, where every layer's weights stream.
+    for hw in (eie, dataclasses.replace(eie, sparse_matrix_sram_bytes_per_pe=1)):
+        pool = MODEL.evaluate(_one_layer("pool", **shape), hw)
+        conv = MODEL.evaluate(_one_layer("conv", k=shape["c"], groups=shape["c"], **conv_shape), hw)
+        assert pool.workload.kind[0] == LayerKind.POOL and conv.workload.kind[0] == LayerKind.DEPTHWISE_CONV
+        assert global_pool or (pool.workload.p[0], pool.workload.q[0]) == (conv.workload.p[0], conv.workload.q[0])
+        assert pool.layer_bound[0] == conv.layer_bound[0] != "unsupported"
+        assert pool.latency_s[0] == conv.latency_s[0]
+        for level, joules in conv.layer_energy_by_level_j.items():
+            assert pool.layer_energy_by_level_j[level][0] == joules[0], level
+        for column, values in conv.layer_detail.items():
+            assert pool.layer_detail[column][0] == values[0], column
+        # Its constant weights are stored like any others: one dense entry per channel and tap.
+        assert pool.layer_detail["entries"][0] == shape["c"] * shape["r"] ** 2
+        dram_bytes.append(pool.layer_detail["dram_bytes"][0])
+    assert dram_bytes[1] > dram_bytes[0]
+
+
+def test_a_lowered_pool_needs_one_codebook_entry_whatever_its_weight_bits(eie):
+    pool = _one_layer("pool", **POOLS[0]).with_compression(weight_bits=8)
+    conv = _one_layer("conv", k=16, groups=16, c=16, h=32, w=32, r=3, padding=1).with_compression(weight_bits=8)
+    assert MODEL.evaluate(pool, eie).layer_bound[0] == "compute"
+    assert MODEL.evaluate(conv, eie).layer_bound[0] == "unsupported"
+    assert MODEL.evaluate(pool.with_compression(act_bits=32), eie).layer_bound[0] == "unsupported"
+
+
+def test_max_pooling_is_never_lowered(eie):
+    b = WorkloadBuilder(batch_size=1)
+    b.pool("maxpool", c=64, h=16, w=16, r=3, stride=2, padding=1, mode="max")
+    cost = MODEL.evaluate(b.build().with_compression(**SHARED), eie)
+    assert cost.layer_bound[0] == "unsupported"
+    assert np.isnan(cost.latency_s[0]) and np.isnan(cost.energy_j[0])
+
+
+@pytest.mark.parametrize("inputs", [2, 3])
+@pytest.mark.parametrize("channels", [16, 64, 256, 1024])
+@pytest.mark.parametrize("act_density", [1.0, 0.4])
+def test_a_lowered_sum_does_k_c_p_q_macs_and_moves_its_tensors_once(eie, inputs, channels, act_density):
+    wl = _one_layer("elementwise", act_density=act_density, c=channels, h=8, w=8, inputs=inputs)
+    macs = wl.n[0] * inputs * channels * 8 * 8
+    assert wl.input_elems[0] == macs and wl.output_elems[0] == macs // inputs
+    no_act_sram = dataclasses.replace(eie, activation_sram_bytes_per_pe=0)
+    cost = MODEL.evaluate(wl, no_act_sram)
+    # The [I ... I] matrix stores k*C entries, no zero-run fillers (C <= 16 rows per PE), and
+    # walks one entry per non-zero input: k*C*P*Q*N MACs at full activation density.
+    assert cost.layer_detail["entries"][0] == pytest.approx(inputs * channels)
+    mac_pj = technology(eie.process_node_nm).int_mac_energy_pj(eie.mac_bits, eie.mac_bits)
+    assert cost.energy_by_level_j["mac"][0] == pytest.approx(macs * act_density * mac_pj * 1e-12, rel=1e-9)
+    assert cost.layer_detail["utilization"][0] * cost.layer_detail["cycles"][0] * eie.n_pes == pytest.approx(
+        macs * act_density)
+    # Every input is broadcast once, one per cycle; the i.i.d. load model lets a PE's share of a
+    # column hold two entries now and then (an identity column holds one), a little above that.
+    assert macs * act_density <= cost.layer_detail["cycles"][0] <= 1.001 * macs * act_density
+    # Inputs and output cross DRAM once each (16-bit entries) when the registers cannot hold them.
+    registers = eie.n_pes * eie.activation_entries_per_pe
+    crossing = [elems for elems in (wl.input_elems[0], wl.output_elems[0]) if elems / wl.n[0] > registers]
+    assert cost.layer_detail["dram_bytes"][0] == 2 * sum(crossing)
+
+
+def test_a_lowered_sum_is_a_sparse_matrix_of_density_one_over_c(eie):
+    # The same C x kC matrix written out as a 1x1 convolution over the k*C stacked channels, pruned
+    # to density 1/C, costs what the sum costs (the IR's sum has no weights to carry that density).
+    channels, inputs = 32, 2
+    total = MODEL.evaluate(_one_layer("elementwise", c=channels, h=8, w=8, inputs=inputs), eie)
+    conv = _one_layer("conv", c=inputs * channels, h=8, w=8, k=channels, r=1).with_compression(
+        weight_density=1 / channels)
+    as_conv = MODEL.evaluate(conv, eie)
+    assert total.latency_s[0] == as_conv.latency_s[0]
+    assert total.energy_j[0] == pytest.approx(as_conv.energy_j[0], rel=1e-12)
+
+
+ARCHS = [
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+    "|avg_pool_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|",
+    "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+]
+
+
+def test_whole_nb201_networks_run_on_the_eie_preset():
+    # With `nas cost`'s EIE defaults (4-bit shared weights, 16-bit activations): every layer
+    # runs, pools and sums lowered, and stacking the networks costs each as it costs alone.
+    space = NB201Space()
+    workloads = [space.workload(arch, batch_size=2) for arch in ARCHS]
+    alone = [cost_network(wl, "eie") for wl in workloads]
+    for cost in alone:
+        assert not cost.unsupported.any()
+        assert np.isfinite(cost.latency_s[0]) and cost.latency_s[0] > 0
+        assert np.isfinite(cost.energy_j[0]) and cost.energy_j[0] > 0
+        kinds = cost.workload.kind
+        sums = (kinds == LayerKind.ELEMENTWISE) & (cost.workload.input_elems > cost.workload.output_elems)
+        # Every pool and sum ran on the PEs (CSC entries), not in the write-back.
+        assert np.isfinite(cost.layer_detail["entries"][(kinds == LayerKind.POOL) | sums]).all()
+        assert sums.sum() == 15 * 3 + 2
+    stacked = cost_network(Workload.concat(workloads), "eie")
+    np.testing.assert_allclose(stacked.latency_s, [c.latency_s[0] for c in alone], rtol=1e-12)
+    np.testing.assert_allclose(stacked.energy_j, [c.energy_j[0] for c in alone], rtol=1e-12)
+    # Without the lowerings (the default of a file that leaves the keys out) they stay unsupported.
+    data = tomllib.loads((PRESET_DIR / "eie.toml").read_text())
+    native = SparseEngineConfig.from_mapping(
+        {k: v for k, v in data.items() if k not in ("family", "pool_mapping", "elementwise_mapping")} | {"name": "x"},
+        origin="x.toml")
+    assert (native.pool_mapping, native.elementwise_mapping) == ("unsupported", "unsupported")
+    cost = MODEL.evaluate(apply_precision(workloads[0], "int8", weight_bits=4, act_bits=16), native)
+    assert np.isnan(cost.latency_s[0])
+    kinds = cost.workload.kind
+    assert cost.unsupported[kinds == LayerKind.POOL].all()
 
 
 @settings(max_examples=40, deadline=None)
@@ -205,6 +342,8 @@ def test_presets_load_and_bad_keys_fail_in_one_line(tmp_path):
     for key, value, message in (
         ("n_pes", 0, "'n_pes'"),
         ("conv_mapping", "winograd", "'conv_mapping'"),
+        ("pool_mapping", "im2col", "'pool_mapping' is 'im2col'; choose from matrix, unsupported"),
+        ("elementwise_mapping", "writeback", "'elementwise_mapping'"),
         ("clock_mhz", -1, "'clock_mhz'"),
         ("n_pe", 64, "'n_pe'"),
     ):

@@ -58,7 +58,7 @@ def test_residual_network():
         "5", "8",
     ]
     kinds = dict(zip(names, workload.kind.tolist(), strict=True))
-    assert kinds["3"] == LayerKind.POOL and kinds["4.add"] == LayerKind.ELEMENTWISE
+    assert kinds["3"] == LayerKind.MAX_POOL and kinds["4.add"] == LayerKind.ELEMENTWISE
     assert kinds["8"] == LayerKind.LINEAR and kinds["4.bn1"] == LayerKind.NORM
     assert int(workload.params.sum()) == _params(net)
     add = names.index("4.add")
@@ -115,7 +115,7 @@ def test_pools():
     workload = workload_from_module(net, (4, 16, 16))
     assert workload.p.tolist() == [8, 4, 2, 1]  # ceil_mode keeps a partial window: 8, not 7
     assert workload.r.tolist() == [3, 2, 2, 2]
-    assert (workload.kind == LayerKind.POOL).all()
+    assert workload.kind.tolist() == [LayerKind.MAX_POOL, LayerKind.POOL, LayerKind.POOL, LayerKind.MAX_POOL]
     with pytest.raises(ValueError, match=r"'0' \(AdaptiveAvgPool2d\): adaptive pooling 7x7 -> 3x3"):
         workload_from_module(nn.Sequential(nn.AdaptiveAvgPool2d(3)), (2, 7, 7))
     with pytest.raises(ValueError, match=r"unequal kernel_size \(3, 2\)"):

@@ -434,7 +434,8 @@ def _shrink_channels(workload: Workload, base: np.ndarray, policy: PruningPolicy
     weights = np.where(mac, k * per_group * r * s, 0)
     outputs = n * k * p * q
     ops = np.select(
-        [mac, wl.kind == LayerKind.POOL, wl.kind == LayerKind.ELEMENTWISE, wl.kind == LayerKind.NORM],
+        [mac, np.isin(wl.kind, (LayerKind.POOL, LayerKind.MAX_POOL)), wl.kind == LayerKind.ELEMENTWISE,
+         wl.kind == LayerKind.NORM],
         [np.where(bias, outputs, 0), outputs * r * s, outputs * np.maximum(inputs_per_elem - 1, 1), 2 * outputs],
     )
     params = np.select(
