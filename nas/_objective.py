@@ -110,6 +110,7 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
         power_w=energy_j / latency_s,
         edp_j_s=energy_j * latency_s,
         area_mm2=float(cost.area_mm2),
+        **{name: float(value) for name, value in hardware.resources().items()},
         macs=int(workload.macs.sum()),
         params=int(workload.params.sum()),
         weight_bytes=float(workload.weight_bytes.sum()),

@@ -28,6 +28,8 @@ COST_METRICS = {
     "power_w": "average power while running the batch (energy_j / latency_s), watts",
     "edp_j_s": "energy-delay product of one batch (energy_j x latency_s), joule-seconds",
     "area_mm2": "silicon area of the hardware, mm²",
+    "mac_units": "MACs per cycle the hardware's compute array holds (rows x cols, PEs, GPU fp16 rate / clock)",
+    "onchip_sram_bytes": "on-chip buffer capacity in bytes (registers excluded)",
     "macs": "multiply-accumulates of one batch",
     "params": "trainable parameters",
     "weight_bytes": "bytes of the weights at their bit-width",

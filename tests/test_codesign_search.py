@@ -77,6 +77,8 @@ def test_a_candidate_is_costed_on_its_sized_array(sizing_spec):
         assert metrics["power_w"] == pytest.approx(metrics["energy_j"] / metrics["latency_s"])
         assert metrics["edp_j_s"] == pytest.approx(metrics["energy_j"] * metrics["latency_s"])
         assert metrics["macs"] == by_rows[8]["macs"]
+    assert [by_rows[rows]["mac_units"] for rows in (8, 16, 32, 64)] == [8 * 64, 16 * 64, 32 * 64, 64 * 64]
+    assert len({metrics["onchip_sram_bytes"] for metrics in by_rows.values()}) == 1, "same buffers"
 
 
 def test_precision_choices_are_a_search_dimension(sizing_spec):
