@@ -1,10 +1,12 @@
 """A study's trials as a labelled xarray Dataset: the Pareto dataset users keep.
 
-Dimension ``trial``; every sampled parameter, the genotype labels and the trial state
-are coordinates; every metric is a variable with a ``units`` attr; ``is_pareto`` and
-``is_feasible`` are masks; attrs carry the spec (JSON), directions, seed and package
-versions. It is built from the Optuna storage alone, so it can be rebuilt at any time,
-and it round-trips through netCDF unchanged.
+Dimension ``trial``; every sampled parameter, the genotype labels, the trial state and
+its seed are coordinates; every metric is a variable with a ``units`` attr;
+``is_pareto`` and ``is_feasible`` are masks; attrs carry the spec (JSON), directions,
+constraints, the hardware's family and technology node, the parameters' distributions,
+the seed, the accuracy's fidelity and package versions. It is built from the Optuna
+storage alone, so it can be rebuilt at any time, and it round-trips through netCDF and
+zarr unchanged. ``docs/results_schema.md`` lists every field.
 """
 
 from __future__ import annotations
@@ -13,23 +15,34 @@ import datetime
 import importlib.metadata
 import json
 import platform
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
 import xarray as xr
+from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
 
+from cost_models import load_hardware
+from nas._objective import trial_seed
 from nas._pareto import pareto_mask
 from nas._runner import SPEC_ATTR
 from nas._spec import StudySpec
 
 _UNIT_SUFFIXES = {
-    "_s": "s", "_j": "J", "_mm2": "mm2", "_pct": "%", "_bytes": "B", "_fraction": "1", "_w": "W",
+    "_j_s": "J s", "_s": "s", "_j": "J", "_mm2": "mm2", "_pct": "%", "_bytes": "B", "_fraction": "1", "_w": "W",
 }
-_UNITS = {"macs": "MAC", "params": "1", "n_layers": "1", "log_synflow": "1"}
+_UNITS = {"macs": "MAC", "params": "1", "n_layers": "1", "log_synflow": "1", "edp_j_s": "J s",
+          "mac_units": "MAC/cycle"}
 _NOT_METRICS = {"driver", "worker", "fail_reason", "hardware", "arch", "arch_index"}
 _PACKAGES = ("numpy", "optuna", "dask", "distributed", "xarray", "torch", "plotly", "nas-codesign")
+_FIDELITY = {
+    "oracle": "NAS-Bench-201 table: the network trained for 200 epochs (exact, uncompressed networks only)",
+    "synflow": "synflow zero-cost proxy (Tanaka et al. 2020) of the compressed network at initialisation, "
+               "no training: ranks candidates, is not an accuracy",
+}
 
 
 def units_of(metric: str) -> str:
@@ -54,7 +67,9 @@ def study_to_dataset(study: optuna.Study) -> xr.Dataset:
     coords: dict[str, tuple] = {
         "state": ("trial", np.array([t.state.name for t in trials], dtype=object)),
         "fail_reason": ("trial", np.array([t.user_attrs.get("fail_reason", "") for t in trials], dtype=object)),
+        "trial_seed": ("trial", np.array([trial_seed(spec.study.seed, t.number) for t in trials], dtype=np.int64)),
     }
+    distributions = {name: dist for t in reversed(trials) for name, dist in t.distributions.items()}
     for name in sorted({name for t in trials for name in t.params}):
         coords[name] = ("trial", _param_column([t.params.get(name) for t in trials]))
     labels = [space.describe_genotype(space.from_params(t.params)) for t in trials]
@@ -63,8 +78,11 @@ def study_to_dataset(study: optuna.Study) -> xr.Dataset:
     if "hardware" not in coords:
         coords["hardware"] = ("trial", np.array([spec.hardware.presets[0]] * len(trials), dtype=object))
 
+    # Objective and constraint metrics are always variables (NaN where a trial failed), so a
+    # study whose every trial failed still has the columns its plots and merges need.
     metric_names = sorted(
-        {k for t in trials for k, v in t.user_attrs.items() if k not in _NOT_METRICS and _is_number(v)}
+        {k for t in trials for k, v in t.user_attrs.items() if k not in _NOT_METRICS | coords.keys() and _is_number(v)}
+        | {item.metric for item in (*spec.objectives, *spec.constraints)}
     )
     data_vars = {
         name: ("trial", np.array([float(t.user_attrs.get(name, np.nan)) for t in trials]), {"units": units_of(name)})
@@ -92,8 +110,16 @@ def study_to_dataset(study: optuna.Study) -> xr.Dataset:
         space=spec.space.name,
         dataset=spec.space.dataset,
         hardware_presets=",".join(spec.hardware.presets),
-        precision=spec.hardware.precision,
+        precision=",".join(spec.hardware.precisions),
         batch_size=spec.hardware.batch_size,
+        constraints_json=json.dumps([c.model_dump() for c in spec.constraints]),
+        hardware_json=json.dumps(_hardware_provenance(spec.hardware.presets)),
+        param_distributions_json=json.dumps(
+            {name: optuna.distributions.distribution_to_json(distributions[name]) for name in sorted(distributions)}
+        ),
+        accuracy_source=spec.accuracy.source,
+        accuracy_fidelity=_FIDELITY[spec.accuracy.source],
+        accuracy_fidelity_json=json.dumps(_published_fidelity(spec)),
         versions_json=json.dumps(_versions()),
         created_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
@@ -106,22 +132,101 @@ def objectives_of(dataset: xr.Dataset) -> list[tuple[str, str]]:
 
 
 def save_dataset(dataset: xr.Dataset, path: str | Path) -> Path:
-    """Write a results dataset to netCDF (h5netcdf engine) and return the path."""
+    """Write a results dataset and return the path: zarr for a ``.zarr`` path, else netCDF (h5netcdf).
+
+    Zarr stores are written in zarr format 2, whose variable-length strings have a
+    stable specification (format 3 has none yet for them), unconsolidated.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dataset.to_netcdf(path, engine="h5netcdf")
+    if path.suffix == ".zarr":
+        dataset.to_zarr(path, mode="w", consolidated=False, zarr_format=2)
+    else:
+        dataset.to_netcdf(path, engine="h5netcdf")
     return path
 
 
 def load_dataset(path: str | Path) -> xr.Dataset:
-    """Read a results dataset written by :func:`save_dataset` (fully into memory)."""
+    """Read a results dataset written by :func:`save_dataset` (netCDF or zarr), fully into memory."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such results file; `nas search` writes one into --out")
-    dataset = xr.load_dataset(path, engine="h5netcdf")
-    if "objectives" not in dataset.attrs:
+    if path.suffix == ".zarr":
+        dataset = xr.load_dataset(path, engine="zarr", consolidated=False)
+    else:
+        dataset = xr.load_dataset(path, engine="h5netcdf")
+    # Backends hand strings back fixed-width or as StringDType; study_to_dataset makes object arrays.
+    for name, variable in list(dataset.variables.items()):
+        if variable.dtype.kind in "UT" and name not in dataset.indexes:
+            dataset[name] = variable.astype(object)
+    if "objectives" not in dataset.attrs and "study" not in dataset.dims:
         raise ValueError(f"{path}: not a results dataset (no 'objectives' attr)")
     return dataset
+
+
+def params_of(dataset: xr.Dataset, trial: int) -> dict[str, Any]:
+    """The Optuna parameters of one trial, rebuilt from the dataset alone.
+
+    Conditional parameters a trial did not sample are left out; integers and
+    categorical choices come back as the types Optuna suggested.
+
+    Args:
+        dataset: A single-study results dataset.
+        trial: The trial number.
+
+    Example:
+        >>> ds = xr.Dataset(coords={"trial": [0, 1], "rows": ("trial", [8.0, np.nan])},
+        ...     attrs={"param_distributions_json": json.dumps({"rows": optuna.distributions.distribution_to_json(
+        ...         optuna.distributions.CategoricalDistribution([8, 16]))})})
+        >>> params_of(ds, 0), params_of(ds, 1)
+        ({'rows': 8}, {})
+    """
+    if "param_distributions_json" not in dataset.attrs:
+        raise ValueError("the dataset has no 'param_distributions_json' attr; rebuild it from the study's storage "
+                         "with a current nas (study_to_dataset)")
+    if trial not in dataset.trial.values:
+        raise ValueError(f"trial {trial} is not in the dataset; it holds trials {_span(dataset.trial.values)}")
+    row = dataset.sel(trial=trial)
+    params = {}
+    for name, encoded in json.loads(dataset.attrs["param_distributions_json"]).items():
+        value = row[name].item()
+        distribution = json_to_distribution(encoded)
+        if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+            match = [choice for choice in distribution.choices if _same(choice, value)]
+            if match:
+                params[name] = match[0]
+        elif not (isinstance(value, float) and np.isnan(value)):
+            params[name] = int(value) if isinstance(distribution, optuna.distributions.IntDistribution) else value
+    return params
+
+
+def _same(choice: object, value: object) -> bool:
+    if isinstance(choice, str) or isinstance(value, str):
+        return choice == value
+    return choice is not None and value is not None and float(choice) == float(value)
+
+
+def _span(values: np.ndarray) -> str:
+    return f"{values.min()}..{values.max()}" if len(values) else "none"
+
+
+def _published_fidelity(spec: StudySpec) -> dict[str, Any]:
+    """Published rank correlation of a proxy with trained NB201 accuracy (empty for the oracle or other spaces)."""
+    if spec.accuracy.source == "oracle" or spec.space.name != "nb201":
+        return {}
+    from nas.proxies import published_fidelity
+
+    return {"published_spearman_rho": published_fidelity(spec.accuracy.source, spec.space.dataset),
+            "against": f"trained NAS-Bench-201 {spec.space.dataset} accuracy of uncompressed cells"}
+
+
+def _hardware_provenance(presets: list[str]) -> dict[str, Mapping[str, Any]]:
+    provenance = {}
+    for preset in presets:
+        config = load_hardware(preset)
+        provenance[preset] = {"family": config.family, "process_node_nm": float(config.process_node_nm),
+                              "source": config.source}
+    return provenance
 
 
 def _param_column(values: list) -> np.ndarray:
