@@ -27,11 +27,18 @@ import numpy as np
 from cost_models import Workload
 from nas._compression_choice import CompressionChoice, compress_workload
 from nas._cost_report import apply_precision
-from search_spaces import NB201_EDGES, NB201_N_ARCHS, NB201_OPS, index_to_arch, parse_arch
+from search_spaces import (
+    NB201_ALWAYS_SLOT,
+    NB201_EDGES,
+    NB201_N_ARCHS,
+    NB201_OPS,
+    NB201Space,
+    index_to_arch,
+    parse_arch,
+)
 
 # The row table and slot numbering are NB201Space's own (search_spaces/_nb201.py), so a network
 # built here is row for row the one NB201Space.workload returns.
-from search_spaces._nb201 import _SLOT_ALWAYS, _every_layer
 
 
 def nb201_workload(
@@ -75,9 +82,9 @@ def nb201_workload(
     if choice is not None and (choice.layer_ratios or choice.layer_weight_formats or choice.layer_act_formats):
         raise ValueError("nb201_workload: per-layer compression settings cannot be stacked; give uniform ones")
     table, slots = _compressed_table(dataset, int(batch_size), precision, _choice_key(choice))
-    chosen = np.zeros((indices.size, _SLOT_ALWAYS + 1), dtype=bool)
+    chosen = np.zeros((indices.size, NB201_ALWAYS_SLOT + 1), dtype=bool)
     chosen[np.arange(indices.size)[:, None], _arch_slots()[indices]] = True
-    chosen[:, _SLOT_ALWAYS] = True
+    chosen[:, NB201_ALWAYS_SLOT] = True
     network, row = np.nonzero(chosen[:, slots])
     columns = {field.name: getattr(table, field.name)[row] for field in dataclasses.fields(table)}
     columns["network"] = network.astype(np.int64)
@@ -103,7 +110,7 @@ def _choice_key(choice: CompressionChoice | None) -> tuple | None:
 @functools.lru_cache(maxsize=16)
 def _compressed_table(dataset: str, batch_size: int, precision: str | None,
                       choice_key: tuple | None) -> tuple[Workload, np.ndarray]:
-    table, slots = _every_layer(dataset, batch_size)
+    table, slots = NB201Space(dataset).layer_table(batch_size=batch_size)
     if precision is not None:
         table = apply_precision(table, precision)
     if choice_key is not None:

@@ -29,6 +29,7 @@ from search_spaces._fc_benchmarks import (
 )
 from search_spaces._mobilenet import MobileNetArch, MobileNetSpace
 from search_spaces._nb201 import (
+    NB201_ALWAYS_SLOT,
     NB201_DATASETS,
     NB201_EDGES,
     NB201_N_ARCHS,
@@ -97,6 +98,7 @@ __all__ = [
     "LayerCompression",
     "MobileNetArch",
     "MobileNetSpace",
+    "NB201_ALWAYS_SLOT",
     "NB201_DATASETS",
     "NB201_EDGES",
     "NB201_N_ARCHS",

@@ -250,11 +250,21 @@ class NB201Space(SearchSpace):
             genotype: Canonical arch string.
             batch_size: Images per forward pass (``n`` of every layer).
         """
-        choose = np.zeros(_SLOT_ALWAYS + 1, dtype=bool)
+        choose = np.zeros(NB201_ALWAYS_SLOT + 1, dtype=bool)
         choose[list(_cell_slots(parse_arch(genotype)))] = True
-        choose[_SLOT_ALWAYS] = True
+        choose[NB201_ALWAYS_SLOT] = True
         every_layer, slots = _every_layer(self.dataset, int(batch_size))
         return every_layer.select(choose[slots])
+
+    def layer_table(self, *, batch_size: int = 1) -> tuple[Workload, np.ndarray]:
+        """Every layer any NB201 network can have, and the slot each belongs to.
+
+        Slot ``e * len(NB201_OPS) + o`` holds the layers of op ``o`` on edge ``e``; slot
+        :data:`NB201_ALWAYS_SLOT` the layers every network has (stem, reductions, node
+        sums, head). A network's workload is the rows of its six op slots and that one,
+        which is how many networks are stacked into one Workload without rebuilding each.
+        """
+        return _every_layer(self.dataset, int(batch_size))
 
     def build(self, genotype: str) -> torch.nn.Module:
         """A freshly initialised :class:`~search_spaces._nb201_torch.NB201Network` (imports torch)."""
@@ -275,7 +285,7 @@ class NB201Space(SearchSpace):
 # of all five ops on every edge. Each of those rows carries a slot: which (edge, op) choice
 # puts it in the network. The node sums are in every cell, as the layers outside the cells.
 _OPS_WITH_LAYERS = ("none", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-_SLOT_ALWAYS = len(NB201_EDGES) * len(NB201_OPS)
+NB201_ALWAYS_SLOT = len(NB201_EDGES) * len(NB201_OPS)
 """Slot of the layers every network has (stem, reductions, node sums, head)."""
 
 
@@ -299,7 +309,7 @@ def _every_layer(dataset: str, batch_size: int) -> tuple[Workload, np.ndarray]:
 
     channels_in, size, _ = _DATASETS[dataset].input_shape
     channels = STAGE_CHANNELS[0]
-    always = _SLOT_ALWAYS
+    always = NB201_ALWAYS_SLOT
     add(always, "conv", "stem.conv", c=channels_in, h=size, w=size, k=channels, r=3, padding=1)
     add(always, "norm", "stem.bn", c=channels, h=size, w=size)
     for stage, stage_channels in enumerate(STAGE_CHANNELS, start=1):
