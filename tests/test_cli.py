@@ -13,7 +13,9 @@ def results_file(searched_study, tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["search"], ["pareto"], ["plot"], ["spaces"], ["hardware"], ["cost"], ["validate"], ["sensitivity"]]
+    "command",
+    [[], ["search"], ["pareto"], ["plot"], ["spaces"], ["hardware"], ["cost"], ["validate"], ["sensitivity"],
+     ["status"], ["sweep"], ["merge"], ["export"], ["report"], ["proxies"]],
 )
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])

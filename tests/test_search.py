@@ -4,7 +4,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas import load_or_create_study, open_storage, run_search, study_to_dataset
+from nas import load_or_create_study, open_storage, run_search, study_to_dataset, suggest_candidate
 
 ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 
@@ -59,7 +59,7 @@ def test_failed_candidate_is_recorded_and_search_goes_on(tmp_path, small_spec):
     assert len(trials) == 4
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert [t.number for t in failed] == [0]
-    assert "log_synflow" in failed[0].user_attrs["fail_reason"]
+    assert "synflow" in failed[0].user_attrs["fail_reason"]
     assert sum(t.state == TrialState.COMPLETE for t in trials) >= 2
 
     dataset = study_to_dataset(study)
@@ -68,18 +68,18 @@ def test_failed_candidate_is_recorded_and_search_goes_on(tmp_path, small_spec):
     assert not bool(dataset.is_pareto.sel(trial=0))
 
 
-def test_orphaned_running_trial_of_dead_driver_is_failed(tmp_path, small_spec):
+def test_orphaned_running_trial_of_dead_driver_is_failed_and_its_candidate_rerun(tmp_path, small_spec):
     spec = small_spec(name="orphan", n_trials=3)
     storage = tmp_path / "orphan.journal"
     study = load_or_create_study(spec, open_storage(storage))
     orphan = study.ask()
+    suggest_candidate(orphan, spec, spec.make_space())
     orphan.set_user_attr("driver", f"{__import__('socket').gethostname()}:999999999")
     study = run_search(spec, storage=storage, n_workers=1, progress=False)
-    states = [t.state for t in study.get_trials()]
-    assert states[0] == TrialState.FAIL
-    assert study.get_trials()[0].user_attrs["fail_reason"] == "its driver process died"
-    assert states.count(TrialState.COMPLETE) == 3
-    assert TrialState.RUNNING not in states
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL] + [TrialState.COMPLETE] * 3
+    assert trials[0].user_attrs["fail_reason"] == "its driver process died"
+    assert trials[1].params == trials[0].params  # the retry, asked first
 
 
 def test_constraints_mark_infeasible_trials(tmp_path, small_spec):
