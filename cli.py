@@ -31,20 +31,28 @@ def main() -> None:
 @main.command()
 @click.argument("study_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--trials", type=click.IntRange(min=0), help="Trials to add in this run [default: the spec's n_trials].")
+@click.option("--total", type=click.IntRange(min=1),
+              help="Instead of adding --trials, run until the study has N finished trials, counting every driver's; "
+                   "the same command resumes an interrupted search.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
               help="Worker processes of the local Dask cluster.")
 @click.option("--scheduler", metavar="ADDR", help="Use a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
 @click.option("--storage", metavar="URL",
-              help="Optuna storage: a journal file path or an RDB URL [default: the spec's, else OUT/NAME.journal].")
+              help="Optuna storage: a journal file path or an RDB URL (postgresql://user:pass@host/db) "
+                   "[default: the spec's, else OUT/NAME.journal].")
 @click.option("--out", default="results", show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the results dataset (.nc) and the Pareto plot (.html).")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def search(study_file: Path, trials: int | None, workers: int, scheduler: str | None, storage: str | None,
-           out: Path, progress: bool) -> None:
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar with the failures and the hypervolume so far.")
+def search(study_file: Path, trials: int | None, total: int | None, workers: int, scheduler: str | None,
+           storage: str | None, out: Path, progress: bool) -> None:
     """Run (or continue) the study in STUDY_FILE on Dask and save its Pareto dataset.
 
-    Running the same command again continues the same study in the same storage.
+    Running the same command again continues the same study in the same storage; several
+    drivers (on several machines) may run the same study on one storage at once.
     """
+    if trials is not None and total is not None:
+        raise click.UsageError("give --trials (trials to add) or --total (trials to reach), not both")
     from nas import (
         default_storage_path,
         load_spec,
@@ -59,7 +67,7 @@ def search(study_file: Path, trials: int | None, workers: int, scheduler: str | 
     storage = storage or spec.study.storage or str(default_storage_path(spec, out))
     where = scheduler or f"a local Dask cluster of {workers} workers"
     click.echo(f"study {spec.study.name!r}: storage {storage}, running on {where}")
-    study = run_search(spec, storage=storage, n_trials=trials, n_workers=workers, scheduler=scheduler,
+    study = run_search(spec, storage=storage, n_trials=trials, total=total, n_workers=workers, scheduler=scheduler,
                        progress=progress)
     dataset = study_to_dataset(study)
     nc_path = save_dataset(dataset, out / f"{spec.study.name}.nc")
@@ -73,7 +81,7 @@ def search(study_file: Path, trials: int | None, workers: int, scheduler: str | 
 
 
 @main.command()
-@click.argument("results", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("results", type=click.Path(path_type=Path))
 @click.option("--all", "show_all", is_flag=True, help="List every completed trial, not only the front.")
 def pareto(results: Path, show_all: bool) -> None:
     """Print the Pareto front of a results dataset as a table."""
@@ -104,30 +112,60 @@ def pareto(results: Path, show_all: bool) -> None:
     click.echo(f"{rows.sizes['trial']} {'completed trials' if show_all else 'Pareto-optimal trials'}")
 
 
+def _space(name: str, dataset: str | None):
+    from search_spaces import get_space
+
+    return get_space(name) if dataset is None else get_space(name, dataset=dataset)
+
+
 def _label(value: object) -> str:
     return str(int(value)) if isinstance(value, float) and float(value).is_integer() else str(value)
 
 
-@main.command()
-@click.argument("results", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="HTML file to write.")
-@click.option("--x", "x_metric", help="Metric on the x axis [default: a cost objective].")
-@click.option("--y", "y_metric", help="Metric on the y axis [default: the accuracy objective].")
-@click.option("--color", help="Metric or coordinate that colours the front [default: the third objective].")
-def plot(results: Path, output: Path, x_metric: str | None, y_metric: str | None, color: str | None) -> None:
-    """Draw the Pareto front of a results dataset as a self-contained HTML page."""
-    from nas import load_dataset, pareto_figure, write_html
+PLOT_KIND_NAMES = ("front", "front3d", "matrix", "parallel", "hypervolume", "breakdown", "roofline")
+"""The names of nas.plots.PLOT_KINDS, listed here so that `nas --help` needs no import of nas."""
 
-    figure = pareto_figure(load_dataset(results), x=x_metric, y=y_metric, color=color)
+
+@main.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write: .html (self-contained, opens offline) or .png (needs kaleido and Chromium).")
+@click.option("--kind", default="front", show_default=True, type=click.Choice(PLOT_KIND_NAMES),
+              help="front/front3d: Pareto front in 2 or 3 metrics; matrix: every pair of objectives; parallel: "
+                   "parallel coordinates; hypervolume: hypervolume vs trials; breakdown: one design's per-layer "
+                   "energy and latency; roofline: one design's layers against its hardware's roofs.")
+@click.option("--x", "x_metric", help="front/front3d: metric on the x axis [default: a cost objective].")
+@click.option("--y", "y_metric", help="front/front3d: metric on the y axis [default: the accuracy objective].")
+@click.option("--z", "z_metric", help="front3d: metric on the z axis [default: the third objective].")
+@click.option("--color", help="front: metric or coordinate that colours the front [default: the third objective].")
+@click.option("--metrics", metavar="M,M,...", help="matrix: metrics to pair; parallel: extra axes.")
+@click.option("--trial", type=click.IntRange(min=0),
+              help="breakdown/roofline: the trial [default: the Pareto design best in the first objective].")
+@click.option("--study", help="breakdown/roofline: which study of a merged dataset.")
+@click.option("--png", is_flag=True, help="Also write a PNG beside the HTML (needs kaleido and Chromium).")
+def plot(results: Path, output: Path, kind: str, x_metric: str | None, y_metric: str | None, z_metric: str | None,
+         color: str | None, metrics: str | None, trial: int | None, study: str | None, png: bool) -> None:
+    """Draw a plot of a results dataset (one study or a merged file) as HTML or PNG."""
+    from nas import load_dataset, plot_figure, write_html, write_png
+
+    figure = plot_figure(
+        load_dataset(results), kind, x=x_metric, y=y_metric, z=z_metric, color=color, trial=trial, study=study,
+        metrics=None if metrics is None else [m.strip() for m in metrics.split(",") if m.strip()],
+    )
+    if output.suffix == ".png":
+        click.echo(f"plot: {write_png(figure, output)}")
+        return
     click.echo(f"plot: {write_html(figure, output)}")
+    if png:
+        click.echo(f"plot: {write_png(figure, output.with_suffix('.png'))}")
 
 
 @main.command()
 @click.option("--hardware", required=True, help="Preset name (`nas hardware`) or path of a hardware TOML file.")
 @click.option("--space", help="Search space of the network (with --arch), e.g. nb201.")
 @click.option("--arch", help="Genotype in the space, e.g. an NB201 arch string '|nor_conv_3x3~0|+|...|'.")
-@click.option("--dataset", default="cifar10", show_default=True, help="Dataset option of the space.")
+@click.option("--dataset", help="Dataset option of the space [default: the space's; nb201: cifar10, mobilenet and "
+              "resnet: imagenet].")
 @click.option("--model", help="A reference network instead of --space/--arch, e.g. resnet18.")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1))
 @click.option("--precision", help="fp32, tf32, fp16, bf16, fp8, int8 or int4 "
@@ -147,9 +185,7 @@ def cost(hardware: str, space: str | None, arch: str | None, dataset: str, model
 
         workload = model_workload(model, batch_size=batch_size)
     else:
-        from search_spaces import get_space
-
-        workload = get_space(space, dataset=dataset).workload(arch, batch_size=batch_size)
+        workload = _space(space, dataset).workload(arch, batch_size=batch_size)
     result = cost_network(workload, hardware, precision, weight_bits=weight_bits, act_bits=act_bits)
     click.echo(format_cost(result, top=top))
 
@@ -157,7 +193,8 @@ def cost(hardware: str, space: str | None, arch: str | None, dataset: str, model
 @main.command()
 @click.option("--space", help="Search space of the network (with --arch), e.g. nb201.")
 @click.option("--arch", help="Genotype in the space, e.g. an NB201 arch string '|nor_conv_3x3~0|+|...|'.")
-@click.option("--dataset", default="cifar10", show_default=True, help="Dataset option of the space.")
+@click.option("--dataset", help="Dataset option of the space [default: the space's; nb201: cifar10, mobilenet and "
+              "resnet: imagenet].")
 @click.option("--model", help="A reference network instead of --space/--arch, e.g. resnet18.")
 @click.option("--pattern", default="unstructured", show_default=True,
               type=click.Choice(["unstructured", "2:4", "channel"]), help="Pruning pattern.")
@@ -196,10 +233,8 @@ def sensitivity(space: str | None, arch: str | None, dataset: str, model: str | 
 
         network, module, shape = model, build_model(model), model_input_shape(model)
     else:
-        from search_spaces import get_space
-
-        searched = get_space(space, dataset=dataset)
-        network, module, shape = f"{space} {arch}", searched.build(arch), searched.input_shape()
+        searched = _space(space, dataset)
+        network, module, shape = f"{space} {arch}", searched.build(arch), searched.input_shape(arch)
     result = pruning_sensitivity(
         module, torch.zeros(1, *shape), pattern=pattern, ratios=ratio_list, network=network,
         layers=None if layers is None else [name.strip() for name in layers.split(",") if name.strip()],
@@ -245,6 +280,167 @@ def hardware() -> None:
     for name in list_presets():
         config = load_hardware(name)
         click.echo(f"{name:16s} {config.family:9s} {config.source}")
+
+
+@main.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Dataset to write (.nc, or .zarr) [default: results/NAME.nc].")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes of the local Dask cluster.")
+@click.option("--scheduler", metavar="ADDR", help="Use a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+@click.option("--chunk-size", default=8192, show_default=True, type=click.IntRange(min=1),
+              help="Networks costed per Dask task (cells x hardware points).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def sweep(sweep_file: Path, output: Path | None, workers: int, scheduler: str | None, chunk_size: int,
+          progress: bool) -> None:
+    """Cost every point of the grid in SWEEP_FILE (cells x hardware keys x policies) on Dask.
+
+    Writes an xarray dataset whose dimensions are the grid axes, with an is_pareto mask
+    for the file's objectives: the exact front a search can be measured against.
+    """
+    from nas import dask_client, load_sweep_spec, run_sweep, save_dataset
+
+    spec = load_sweep_spec(sweep_file)
+    output = output or Path("results") / f"{spec.sweep.name}.nc"
+    where = scheduler or f"a local Dask cluster of {workers} workers"
+    shape = (f"{len(spec.arch_indices()):,} cells x {len(spec.hardware.points())} hardware points x "
+             f"{max(1, len(spec.policies))} policies")
+    click.echo(f"sweep {spec.sweep.name!r}: {shape} = {spec.n_networks:,} networks, on {where}")
+    with dask_client(scheduler, workers) as client:
+        dataset = run_sweep(spec, client, chunk_size=chunk_size, progress=progress)
+    path = save_dataset(dataset, output)
+    objectives = ", ".join(f"{o.metric} ({o.direction[:3]})" for o in spec.objectives)
+    click.echo(f"{spec.n_networks:,} networks costed in {dataset.attrs['elapsed_s']:.1f} s; "
+               f"{int(dataset.is_pareto.sum())} on the Pareto front of {objectives}")
+    click.echo(f"results: {path}")
+
+
+@main.command()
+@click.argument("study")
+@click.option("--storage", metavar="URL",
+              help="Optuna storage: a journal file path or an RDB URL [default: the spec's, else OUT/NAME.journal].")
+@click.option("--out", default="results", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder `nas search` wrote into, where the default journal lives.")
+def status(study: str, storage: str | None, out: Path) -> None:
+    """Show a study's progress, running drivers, hypervolume and Pareto front, read from its storage.
+
+    STUDY is the study file (.toml) or the study's name. Needs no Dask and stops nothing:
+    run it while searches are running, from any machine that reaches the storage.
+    """
+    from nas import default_storage_path, format_status, load_spec, read_study, study_status
+
+    if study.endswith(".toml") or Path(study).is_file():
+        spec = load_spec(study)
+        name, storage = spec.study.name, storage or spec.study.storage or str(default_storage_path(spec, out))
+    else:
+        name, storage = study, storage or str(out / f"{study}.journal")
+    click.echo(format_status(study_status(read_study(name, storage))))
+
+
+@main.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Merged dataset to write (.nc, or .zarr).")
+@click.option("--names", metavar="A,B,...", help="Labels of the studies, in order [default: their study names].")
+def merge(results: tuple[Path, ...], output: Path, names: str | None) -> None:
+    """Stack the results datasets RESULTS... along a `study` dimension, e.g. to compare hardware.
+
+    The merged file re-plots and reports without the studies' storages; `nas plot` and
+    `nas report` overlay its studies.
+    """
+    from nas import load_dataset, merge_datasets, save_dataset
+
+    labels = None if names is None else [name.strip() for name in names.split(",")]
+    merged = merge_datasets([load_dataset(path) for path in results], names=labels)
+    path = save_dataset(merged, output)
+    counts = ", ".join(f"{name} ({int(n)} trials)" for name, n in
+                       zip(merged.study.values, merged.has_trial.sum("trial").values, strict=True))
+    click.echo(f"merged {merged.sizes['study']} studies: {counts}")
+    if "is_pareto_overall" in merged:
+        click.echo(f"{int(merged.is_pareto_overall.sum())} designs on the front of all studies together")
+    click.echo(f"results: {path}")
+
+
+@main.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--trial", type=click.IntRange(min=0),
+              help="The trial to export [default: the Pareto design best in the first objective].")
+@click.option("--study", help="Which study of a merged dataset.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML file to write [default: RESULTS_trialN.toml beside RESULTS].")
+@click.option("--torch", "with_torch", is_flag=True,
+              help="Also write the compressed network's state dict (OUTPUT with .pt): the seeded initial weights "
+                   "the search scored, pruned, quantized and shared as chosen; train before use.")
+def export(results: Path, trial: int | None, study: str | None, output: Path | None, with_torch: bool) -> None:
+    """Write one design of a results dataset (genotype, compression, hardware config) as TOML.
+
+    `nas.load_candidate(TOML, PT)` rebuilds it: the compressed module and its per-layer cost.
+    """
+    from nas import default_trial, export_candidate, load_dataset
+    from nas.plots._common import single_study
+
+    dataset = single_study(load_dataset(results), study)
+    trial = default_trial(dataset) if trial is None else trial
+    output = output or results.with_name(f"{results.stem}{'_' + study if study else ''}_trial{trial}.toml")
+    torch_path = output.with_suffix(".pt") if with_torch else None
+    path = export_candidate(dataset, trial, output, torch_path=torch_path, source=str(results))
+    click.echo(f"trial {trial}: {path}" + (f"\nstate dict: {torch_path}" if torch_path else ""))
+
+
+@main.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML file to write (one self-contained page).")
+@click.option("--trial", type=click.IntRange(min=0),
+              help="Design whose per-layer breakdown is shown [default: the Pareto design best in the first "
+                   "objective].")
+def report(results: Path, output: Path, trial: int | None) -> None:
+    """Write the report of a results dataset: front, Pareto designs, breakdowns and provenance."""
+    from nas import load_dataset, write_report
+
+    click.echo(f"report: {write_report(load_dataset(results), output, trial=trial, source=str(results))}")
+
+
+@main.command()
+@click.option("--space", default="nb201", show_default=True, help="Search space with a benchmark table.")
+@click.option("--sample", default=1000, show_default=True, type=click.IntRange(min=2),
+              help="Cells drawn at random, without replacement.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the sample, the batch and the initialisations.")
+@click.option("--dataset", default="cifar10", show_default=True,
+              type=click.Choice(["cifar10", "cifar100", "imagenet16"]),
+              help="Network the proxies run on (classes, input size); all three accuracies are correlated.")
+@click.option("--population", default="all", show_default=True, type=click.Choice(["all", "naslib"]),
+              help="Sample every cell, or NASLib's published subset (every published proxy compared cell by cell).")
+@click.option("--proxies", "proxy_names", metavar="NAME,NAME,...", help="Proxies to score [default: all].")
+@click.option("--batch-source", default="digits", show_default=True,
+              help="synthetic, digits (scikit-learn's), npz:PATH or folder:PATH.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=2), help="Images in the batch.")
+@click.option("--split", default="valid", show_default=True, type=click.Choice(["valid", "test"]),
+              help="Accuracy split correlated with.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0),
+              help="Worker processes of a local Dask cluster (0: score in this process).")
+@click.option("--scheduler", metavar="ADDR", help="Use a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="netCDF file for the scores [default: results/proxies_SPACE_DATASET.nc].")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def proxies(space: str, sample: int, seed: int, dataset: str, population: str, proxy_names: str | None,
+            batch_source: str, batch_size: int, split: str, workers: int, scheduler: str | None,
+            output: Path | None, progress: bool) -> None:
+    """Score random NB201 cells with every zero-cost proxy; print Spearman's rho and Kendall's tau with accuracy.
+
+    Each cell is built freshly initialised and scored on one batch; the report compares each
+    proxy with published results, cell by cell where published scores exist.
+    """
+    from nas import save_dataset
+    from nas.proxies import format_fidelity, proxy_fidelity
+
+    names = None if proxy_names is None else [name.strip() for name in proxy_names.split(",") if name.strip()]
+    result = proxy_fidelity(space, sample=sample, seed=seed, dataset=dataset, proxies=names,
+                            batch_source=batch_source, batch_size=batch_size, split=split, population=population,
+                            workers=workers, scheduler=scheduler, progress=progress)
+    click.echo(format_fidelity(result))
+    click.echo(f"\nscores: {save_dataset(result, output or Path('results') / f'proxies_{space}_{dataset}.nc')}")
 
 
 if __name__ == "__main__":

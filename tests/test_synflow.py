@@ -1,9 +1,8 @@
-import math
 
 import pytest
 import torch
 
-from nas.proxies import SynflowProxy, get_proxy
+from nas.proxies import ProxyError, SynflowProxy, get_proxy
 from search_spaces import get_space
 
 CONV3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -56,11 +55,12 @@ def test_module_is_left_unchanged(space):
         assert torch.equal(value, before[key]), key
 
 
-def test_disconnected_cell_scores_minus_infinity(space):
-    assert scored(space, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|") == -math.inf
+def test_disconnected_cell_cannot_be_ranked(space):
+    with pytest.raises(ProxyError, match="proxy 'synflow' scored -inf on this network"):
+        scored(space, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
 
 
 def test_registry():
     assert isinstance(get_proxy("synflow"), SynflowProxy)
-    with pytest.raises(ValueError, match="unknown proxy 'zen'; choose from synflow"):
-        get_proxy("zen")
+    with pytest.raises(ValueError, match="unknown proxy 'zen-nas'; choose from fisher, flops, grad_norm"):
+        get_proxy("zen-nas")

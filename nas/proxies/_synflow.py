@@ -20,7 +20,9 @@ class SynflowProxy(Proxy):
     Abdelfattah et al. (ICLR 2021), batch normalisation is removed first (it would
     renormalise the path products away) and the computation runs in float64 so that
     deep networks do not overflow. The input batch is used only for its shape: synflow
-    is data-free by construction.
+    is data-free by construction. A network with no path from input to output has a
+    score of zero, whose log is not finite: :meth:`score` raises
+    :class:`~nas.proxies.ProxyError` for it.
 
     References:
         Tanaka, Kunin, Yamins, Ganguli. "Pruning neural networks without any data by
@@ -37,7 +39,9 @@ class SynflowProxy(Proxy):
 
     name = "synflow"
 
-    def score(self, module: nn.Module, inputs: torch.Tensor) -> float:
+    data_free = True
+
+    def _compute(self, module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> float:
         net = _without_batchnorm(copy.deepcopy(module)).double().eval()
         with torch.no_grad():
             for parameter in net.parameters():

@@ -1,0 +1,92 @@
+"""Rank correlations and rank ensembles of proxies."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nas._nb201_table import NB201AccuracyTable
+from nas.proxies import RankEnsemble, kendall_tau, reference_scores, spearman_rho
+from nas.proxies._ranks import average_ranks
+
+stats = pytest.importorskip("scipy.stats")
+
+values = st.lists(st.integers(-5, 5), min_size=3, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values, st.randoms(use_true_random=False))
+def test_rank_correlations_match_scipy_with_ties(xs, random):
+    x = np.array(xs, dtype=float)
+    y = x + np.array([random.choice([-2, 0, 0, 1, 3]) for _ in xs])
+    if len(set(xs)) < 2 or len(set(y)) < 2:
+        assert np.isnan(spearman_rho(x, y)) and np.isnan(kendall_tau(x, y))
+        return
+    assert spearman_rho(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
+    assert kendall_tau(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
+
+
+def test_rank_correlation_refuses_non_finite_values():
+    with pytest.raises(ValueError, match="values must be finite"):
+        spearman_rho(np.array([1.0, np.nan, 2.0]), np.array([1.0, 2.0, 3.0]))
+
+
+def test_average_ranks_of_ties():
+    assert average_ranks(np.array([3.0, 1.0, 3.0, 3.0, 0.0])).tolist() == [4.0, 2.0, 4.0, 4.0, 1.0]
+
+
+def test_vote_is_the_pairwise_majority():
+    scores = {"a": np.array([1.0, 2.0, 3.0, 4.0]), "b": np.array([4.0, 3.0, 2.0, 1.0]),
+              "c": np.array([2.0, 1.0, 4.0, 3.0])}
+    # Majority verdicts: 0 > 1 (b and c), 2 and 3 beat 0 and 1 (a and c), 2 > 3 (b and c).
+    combined = RankEnsemble(["a", "b", "c"], "vote").combine(scores)
+    assert combined.tolist() == pytest.approx([1 / 3, 0.0, 1.0, 2 / 3])
+
+
+def test_mean_rank_is_the_mean_normalised_rank():
+    scores = {"a": np.array([10.0, 20.0, 30.0]), "b": np.array([3.0, 1.0, 2.0])}
+    combined = RankEnsemble(["a", "b"], "mean_rank").combine(scores)
+    assert combined.tolist() == pytest.approx([(0 + 1) / 2, (0.5 + 0) / 2, (1 + 0.5) / 2])
+
+
+def test_an_even_split_counts_half_and_nan_cells_are_left_out():
+    scores = {"a": np.array([1.0, 2.0, np.nan]), "b": np.array([2.0, 1.0, 5.0])}
+    combined = RankEnsemble(["a", "b"], "vote").combine(scores)
+    assert combined[:2].tolist() == [0.5, 0.5] and np.isnan(combined[2])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(4, 30), st.integers(0, 2**31 - 1), st.sampled_from(["vote", "mean_rank"]))
+def test_one_candidate_against_the_others_lands_where_it_ranks_among_them(n, seed, method):
+    rng = np.random.default_rng(seed)
+    population = {m: rng.integers(0, 6, n).astype(float) for m in ("x", "y", "z")}
+    combined = RankEnsemble(["x", "y", "z"], method).combine(population)
+    for i in range(n):
+        others = {m: np.delete(v, i) for m, v in population.items()}
+        candidate = {m: v[i] for m, v in population.items()}
+        assert RankEnsemble(["x", "y", "z"], method, reference=others).score(candidate) == pytest.approx(combined[i])
+
+
+def test_ensemble_errors_name_the_problem():
+    with pytest.raises(ValueError, match="two or more distinct proxy names"):
+        RankEnsemble(["snip"])
+    with pytest.raises(ValueError, match="unknown 'borda'; choose from vote, mean_rank"):
+        RankEnsemble(["a", "b"], "borda")
+    with pytest.raises(ValueError, match="no reference population"):
+        RankEnsemble(["a", "b"]).score({"a": 1.0, "b": 2.0})
+    with pytest.raises(ValueError, match="no finite score for b"):
+        RankEnsemble(["a", "b"], reference={"a": [1, 2], "b": [2, 1]}).score({"a": 1.0, "b": float("nan")})
+    assert RankEnsemble(["synflow", "jacob_cov", "snip"], "vote").name == "vote"
+    assert RankEnsemble(["synflow", "naswot"]).name == "mean_rank(synflow+naswot)"
+
+
+def test_ensembles_beat_their_best_member_on_the_shipped_reference_run():
+    reference = reference_scores()
+    table = NB201AccuracyTable()
+    accuracy = np.array([table.accuracy_pct(int(a), "cifar10") for a in reference["arch_index"]])
+    for method, members in (("vote", ["synflow", "jacob_cov", "snip"]), ("mean_rank", ["synflow", "jacob_cov",
+                                                                                        "naswot"])):
+        scored = np.all([np.isfinite(reference[m]) for m in members], axis=0)
+        combined = RankEnsemble(members, method).combine({m: reference[m][scored] for m in members})
+        best_member = max(spearman_rho(reference[m][scored], accuracy[scored]) for m in members)
+        assert spearman_rho(combined, accuracy[scored]) >= best_member, method
