@@ -61,7 +61,12 @@ def postgres_server(*, fsync: bool = False) -> Iterator[str]:
             shutil.rmtree(root)
             raise PostgresUnavailable("running as root and there is no 'postgres' user to run the server as") from None
         os.chown(root, account.pw_uid, account.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
+        # runuser lives in /usr/sbin, which a minimal PATH (cron, env -i, some CI runners) lacks.
+        runuser = shutil.which("runuser", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+        if runuser is None:
+            shutil.rmtree(root)
+            raise PostgresUnavailable("running as root and runuser (util-linux) is missing to start the server")
+        as_user = [runuser, "-u", "postgres", "--"]
     data, port = root / "data", _free_port()
     options = f"-h 127.0.0.1 -p {port} -k {root} -c max_connections=200" + ("" if fsync else " -c fsync=off")
     try:

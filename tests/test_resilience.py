@@ -148,8 +148,15 @@ def test_killing_a_dask_worker_mid_study_loses_no_trial(tmp_path, small_spec):
         driver.start()
         wait_until(lambda: finished(storage, "killed") >= 20 or not driver.is_alive(), 240, "20 finished trials")
         # Kill a worker that holds a trial right now, so Dask must recompute it elsewhere.
-        wait_until(lambda: any(client.processing().values()), 30, "a worker with a trial in hand")
-        victim = next(address for address, keys in client.processing().items() if keys)
+        busy: list[str] = []
+
+        def a_busy_worker() -> bool:
+            # Read once: a trial may finish between two reads of the scheduler's state.
+            busy[:] = [address for address, keys in client.processing().items() if keys]
+            return bool(busy)
+
+        wait_until(a_busy_worker, 30, "a worker with a trial in hand")
+        victim = busy[0]
         os.kill(pids[victim], signal.SIGKILL)
         finished_at_kill = finished(storage, "killed")
         driver.join(timeout=300)
