@@ -77,6 +77,8 @@ def search(study_file: Path, trials: int | None, total: int | None, workers: int
         f"{len(states)} trials in the study ({(states == 'COMPLETE').sum()} complete, "
         f"{(states == 'FAIL').sum()} failed), {int(dataset.is_pareto.sum())} on the Pareto front"
     )
+    if spec.accuracy.source != "oracle":
+        click.echo(f"accuracy: {dataset.attrs['accuracy_fidelity']}")
     click.echo(f"results: {nc_path}\nplot:    {html_path}")
 
 
@@ -424,14 +426,21 @@ def report(results: Path, output: Path, trial: int | None) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="netCDF file for the scores [default: results/proxies_SPACE_DATASET.nc].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@click.option("--list", "list_sources", is_flag=True,
+              help="Only list the accuracy sources a study may use, with their metrics and measured fidelity.")
 def proxies(space: str, sample: int, seed: int, dataset: str, population: str, proxy_names: str | None,
             batch_source: str, batch_size: int, split: str, workers: int, scheduler: str | None,
-            output: Path | None, progress: bool) -> None:
+            output: Path | None, progress: bool, list_sources: bool) -> None:
     """Score random NB201 cells with every zero-cost proxy; print Spearman's rho and Kendall's tau with accuracy.
 
     Each cell is built freshly initialised and scored on one batch; the report compares each
     proxy with published results, cell by cell where published scores exist.
     """
+    if list_sources:
+        from nas._accuracy_source import format_accuracy_sources
+
+        click.echo(format_accuracy_sources())
+        return
     from nas import save_dataset
     from nas.proxies import format_fidelity, proxy_fidelity
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from cost_models import MAC_KINDS, HardwareConfig, Workload, evaluate, load_hardware
+from nas._accuracy_source import ORACLE
 from nas._compression_choice import choice_from_params, compress_module, compress_workload, suggest_compression
 from nas._cost_report import apply_precision
 from nas._spec import StudySpec
@@ -87,7 +88,7 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
     precision = params.get("precision", spec.hardware.precisions[0])
     choice = None if spec.compression is None else choice_from_params(spec.compression, params)
     module, masks = None, None
-    if spec.accuracy.source != "oracle":
+    if spec.accuracy.proxies:
         import torch
 
         torch.manual_seed(trial_seed(spec.study.seed, trial_number))
@@ -135,14 +136,17 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
 def _accuracy(
     spec: StudySpec, space: SearchSpace, module: Any, genotype: Any, labels: Mapping[str, Any]
 ) -> dict[str, float]:
-    if spec.accuracy.source == "oracle":
-        return _nb201_table().metrics(int(labels["arch_index"]), spec.space.dataset)
-    import torch
+    metrics = {}
+    if spec.accuracy.source == ORACLE:
+        metrics.update(_nb201_table().metrics(int(labels["arch_index"]), spec.space.dataset))
+    if spec.accuracy.proxies:
+        from nas.proxies import ProxyError
 
-    from nas.proxies import get_proxy
-
-    inputs = torch.zeros((1, *space.input_shape(genotype)))
-    return {"log_synflow": get_proxy("synflow").score(module, inputs)}
+        try:
+            metrics.update(spec.accuracy.score(module, space.input_shape(genotype), space.num_classes))
+        except ProxyError as error:
+            raise CandidateError(str(error)) from error
+    return metrics
 
 
 def _compressed_size_bytes(workload: Workload, *, shared: bool) -> float:

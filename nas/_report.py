@@ -175,8 +175,17 @@ def _provenance(study: xr.Dataset) -> list[str]:
 def _fidelity_rows(fidelity: dict) -> list[tuple[str, str]]:
     if not fidelity:
         return []
+    rows = [("proxy fidelity, measured", (
+        f"Spearman rho {fidelity['measured_spearman_rho']:.3f}, Kendall tau {fidelity['measured_kendall_tau']:.3f} "
+        f"on {fidelity['measured_n_archs']} cells against {fidelity['against']} ({fidelity['measured_with']})"))]
+    if not fidelity["same_batch_as_measured"]:
+        rows.append(("proxy fidelity, caveat", "this study scored its proxies on another batch than the measurement"))
+    if fidelity.get("note"):
+        rows.append(("proxy fidelity, caveat", fidelity["note"]))
     published = ", ".join(f"{rho:g} ({source})" for source, rho in fidelity["published_spearman_rho"].items())
-    return [("proxy fidelity", f"published Spearman rho {published} against {fidelity['against']}")]
+    if published:
+        rows.append(("proxy fidelity, published", f"Spearman rho {published}"))
+    return rows
 
 
 def _figure(figure: go.Figure) -> str:

@@ -26,6 +26,7 @@ from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
 
 from cost_models import load_hardware
+from nas._accuracy_source import accuracy_fidelity
 from nas._objective import trial_seed
 from nas._pareto import pareto_mask
 from nas._runner import SPEC_ATTR
@@ -34,16 +35,10 @@ from nas._spec import StudySpec
 _UNIT_SUFFIXES = {
     "_j_s": "J s", "_s": "s", "_j": "J", "_mm2": "mm2", "_pct": "%", "_bytes": "B", "_fraction": "1", "_w": "W",
 }
-_UNITS = {"macs": "MAC", "params": "1", "n_layers": "1", "log_synflow": "1", "edp_j_s": "J s",
+_UNITS = {"macs": "MAC", "params": "1", "n_layers": "1", "log_synflow": "1", "nonzero_flops": "FLOP", "edp_j_s": "J s",
           "mac_units": "MAC/cycle"}
 _NOT_METRICS = {"driver", "worker", "fail_reason", "hardware", "arch", "arch_index"}
 _PACKAGES = ("numpy", "optuna", "dask", "distributed", "xarray", "torch", "plotly", "nas-codesign")
-_FIDELITY = {
-    "oracle": "NAS-Bench-201 table: the network trained for 200 epochs (exact, uncompressed networks only)",
-    "synflow": "synflow zero-cost proxy (Tanaka et al. 2020) of the compressed network at initialisation, "
-               "no training: ranks candidates, is not an accuracy",
-}
-
 
 def units_of(metric: str) -> str:
     """The unit of a metric, read from its name (``latency_s`` -> ``"s"``)."""
@@ -100,6 +95,7 @@ def study_to_dataset(study: optuna.Study) -> xr.Dataset:
         {"description": "not dominated by any other feasible trial in the study's objectives"},
     )
     dataset = xr.Dataset(data_vars, coords={"trial": [t.number for t in trials], **coords})
+    fidelity, fidelity_record = accuracy_fidelity(spec.accuracy, spec.space.name, spec.space.dataset)
     dataset.attrs.update(
         study_name=spec.study.name,
         spec_json=spec.to_json(),
@@ -117,9 +113,9 @@ def study_to_dataset(study: optuna.Study) -> xr.Dataset:
         param_distributions_json=json.dumps(
             {name: optuna.distributions.distribution_to_json(distributions[name]) for name in sorted(distributions)}
         ),
-        accuracy_source=spec.accuracy.source,
-        accuracy_fidelity=_FIDELITY[spec.accuracy.source],
-        accuracy_fidelity_json=json.dumps(_published_fidelity(spec)),
+        accuracy_source=spec.accuracy.label,
+        accuracy_fidelity=fidelity,
+        accuracy_fidelity_json=json.dumps(fidelity_record),
         versions_json=json.dumps(_versions()),
         created_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
@@ -208,16 +204,6 @@ def _same(choice: object, value: object) -> bool:
 
 def _span(values: np.ndarray) -> str:
     return f"{values.min()}..{values.max()}" if len(values) else "none"
-
-
-def _published_fidelity(spec: StudySpec) -> dict[str, Any]:
-    """Published rank correlation of a proxy with trained NB201 accuracy (empty for the oracle or other spaces)."""
-    if spec.accuracy.source == "oracle" or spec.space.name != "nb201":
-        return {}
-    from nas.proxies import published_fidelity
-
-    return {"published_spearman_rho": published_fidelity(spec.accuracy.source, spec.space.dataset),
-            "against": f"trained NAS-Bench-201 {spec.space.dataset} accuracy of uncompressed cells"}
 
 
 def _hardware_provenance(presets: list[str]) -> dict[str, Mapping[str, Any]]:

@@ -46,7 +46,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
 from nas._hypervolume import hypervolume
-from nas._objective import evaluate_candidate, suggest_candidate
+from nas._objective import CandidateError, evaluate_candidate, suggest_candidate
 from nas._pareto import pareto_mask
 from nas._samplers import make_sampler
 from nas._spec import StudySpec
@@ -628,8 +628,11 @@ def _ask(study: optuna.Study, spec: StudySpec, space, driver: str, heartbeat: _H
     return trial
 
 
-def _evaluate_on_worker(spec: StudySpec, params: dict, trial_number: int) -> dict:
-    metrics = evaluate_candidate(spec, params, trial_number)
+def _evaluate_on_worker(spec: StudySpec, params: dict, trial_number: int) -> dict | CandidateError:
+    try:
+        metrics = evaluate_candidate(spec, params, trial_number)
+    except CandidateError as error:  # an outcome of the candidate, not a fault of the worker: no traceback in its log
+        return error
     try:
         metrics["worker"] = get_worker().address
     except ValueError:

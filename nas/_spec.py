@@ -17,6 +17,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cost_models import HardwareSpecError, NumberFormat, load_hardware
+from nas._accuracy_source import ORACLE, AccuracySection
 from search_spaces import get_space, list_spaces
 
 PRECISION_BITS = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
@@ -35,14 +36,6 @@ COST_METRICS = {
     "weight_bytes": "bytes of the weights at their bit-width",
     "compressed_size_bytes": "bytes a model file holds: weights or CSC entries, pointers, codebooks, biases",
 }
-ACCURACY_METRICS = {
-    "oracle": {
-        "accuracy_valid_pct": "NAS-Bench-201 validation accuracy after 200 epochs, %",
-        "accuracy_test_pct": "NAS-Bench-201 test accuracy after 200 epochs, %",
-    },
-    "synflow": {"log_synflow": "natural log of the synflow score (Tanaka et al. 2020), unitless"},
-}
-
 
 class StudySpecError(ValueError):
     """A study file is malformed; the message is one line naming the field and the fix."""
@@ -87,12 +80,6 @@ class SpaceSection(_Strict):
         if name not in list_spaces():
             raise ValueError(f"unknown space {name!r}; choose from {', '.join(list_spaces())}")
         return name
-
-
-class AccuracySection(_Strict):
-    """``[accuracy]``: where the accuracy objective comes from."""
-
-    source: Literal["oracle", "synflow"] = "oracle"
 
 
 class HardwareSection(_Strict):
@@ -290,6 +277,11 @@ class StudySpec(_Strict):
 
     @model_validator(mode="after")
     def _metrics_exist(self) -> StudySpec:
+        if self.accuracy.proxies:
+            try:
+                self.accuracy.check_network(self.make_space(), self.space.name)
+            except ValueError as error:
+                raise ValueError(f"accuracy.{error}") from None
         allowed = self.available_metrics()
         for label, items in (("objectives", self.objectives), ("constraints", self.constraints)):
             for i, item in enumerate(items):
@@ -301,18 +293,18 @@ class StudySpec(_Strict):
         metrics = [o.metric for o in self.objectives]
         if len(set(metrics)) != len(metrics):
             raise ValueError("objectives name the same metric twice")
-        if self.accuracy.source == "oracle" and self.space.name != "nb201":
+        if self.accuracy.source == ORACLE and self.space.name != "nb201":
             raise ValueError("accuracy.source 'oracle' needs a benchmark table; only space 'nb201' has one")
-        if self.accuracy.source == "oracle" and self.compression is not None:
+        if self.accuracy.source == ORACLE and self.compression is not None:
             raise ValueError(
                 "compression: the NAS-Bench-201 table knows only the accuracy of uncompressed networks, so a "
-                "search would prune for free; use accuracy.source = 'synflow' (scored on the compressed network)"
+                "search would prune for free; use a proxy as accuracy.source (scored on the compressed network)"
             )
         return self
 
     def available_metrics(self) -> dict[str, str]:
         """Metric names this spec's trials produce, with a description including units."""
-        return {**COST_METRICS, **ACCURACY_METRICS[self.accuracy.source]}
+        return {**COST_METRICS, **self.accuracy.metrics()}
 
     @property
     def directions(self) -> list[str]:

@@ -43,13 +43,13 @@ import xarray as xr
 from pydantic import Field, field_validator, model_validator
 
 from cost_models import HardwareSpecError, evaluate, load_hardware
+from nas._accuracy_source import ORACLE_METRICS
 from nas._compression_choice import CompressionChoice, choice_from_params
 from nas._nb201_grid import nb201_workload
 from nas._nb201_table import NB201AccuracyTable
 from nas._pareto import pareto_mask
 from nas._results import _versions, units_of
 from nas._spec import (
-    ACCURACY_METRICS,
     COST_METRICS,
     PRECISION_BITS,
     CompressionSection,
@@ -241,7 +241,7 @@ class SweepSpec(_Strict):
     def _objectives_and_labels(self) -> SweepSpec:
         allowed = self.available_metrics()
         for i, objective in enumerate(self.objectives):
-            if objective.metric in ACCURACY_METRICS["oracle"] and self.policies:
+            if objective.metric in ORACLE_METRICS and self.policies:
                 raise ValueError(
                     f"objectives[{i}].metric {objective.metric!r}: the NAS-Bench-201 table knows only the accuracy "
                     "of uncompressed networks, so a front over policies would compress for free; drop the "
@@ -263,7 +263,7 @@ class SweepSpec(_Strict):
 
     def available_metrics(self) -> dict[str, str]:
         """Metrics every grid point gets, with a description including units."""
-        return {**COST_METRICS, **({} if self.policies else ACCURACY_METRICS["oracle"])}
+        return {**COST_METRICS, **({} if self.policies else ORACLE_METRICS)}
 
     @property
     def directions(self) -> list[str]:
@@ -472,7 +472,7 @@ def _objective_matrix(spec: SweepSpec, archs: np.ndarray, per_point: Mapping[str
 def _oracle(dataset: str, archs: np.ndarray) -> dict[str, np.ndarray]:
     table = NB201AccuracyTable()
     rows = [table.metrics(int(i), dataset) for i in archs]
-    return {name: np.array([row[name] for row in rows]) for name in ACCURACY_METRICS["oracle"]}
+    return {name: np.array([row[name] for row in rows]) for name in ORACLE_METRICS}
 
 
 def _assemble(spec: SweepSpec, archs: np.ndarray, points: list[dict], chunks: list[tuple],
@@ -502,7 +502,7 @@ def _assemble(spec: SweepSpec, archs: np.ndarray, points: list[dict], chunks: li
     hardware_dims = list(spec.hardware.grid)
     static_dims = ["arch_index", *(["policy"] if spec.policies else [])]
     oracle = _oracle(spec.space.dataset, archs)
-    described = {**COST_METRICS, **ACCURACY_METRICS["oracle"]}
+    described = {**COST_METRICS, **ORACLE_METRICS}
 
     def attrs(name: str) -> dict[str, str]:
         if name in described:
@@ -511,7 +511,7 @@ def _assemble(spec: SweepSpec, archs: np.ndarray, points: list[dict], chunks: li
             text = f"energy of one batch spent at level {name.removeprefix('energy_').removesuffix('_j')!r}, joules"
         else:
             text = f"share of the latency in layers bound by {name.split('_')[1]}"
-        if name in ACCURACY_METRICS["oracle"]:
+        if name in ORACLE_METRICS:
             text += " (of the uncompressed network)"
         return {"units": units_of(name), "description": text}
 

@@ -29,7 +29,8 @@ def pareto_figure(
     Args:
         dataset: A results dataset (:func:`~nas.study_to_dataset`), or a merged one
             (:func:`~nas.merge_datasets`), whose studies are overlaid in one colour each.
-        x: Metric on the x axis; default the first objective that is not on ``y``.
+        x: Metric on the x axis; default the first objective that is not on ``y`` (for a
+            single-objective study, ``latency_s``, or ``energy_j`` when latency is the objective).
         y: Metric on the y axis; default the first maximised objective (accuracy), else the first.
         color: Metric or coordinate that colours the front of a single study; default
             the third objective, else ``hardware``.
@@ -42,11 +43,10 @@ def pareto_figure(
     first = studies[0][1]
     objectives = objective_metrics(first)
     if x is None or y is None:
-        shared = shared_objectives(studies, needed=1 if x or y else 2)
+        shared = shared_objectives(studies, needed=1 if x or y or len(studies) == 1 else 2)
         y = y or next((m for m, d in shared if d == "maximize" and m != x), next(m for m, _ in shared if m != x))
-        x = x or next((m for m, _ in shared if m != y), None)
-    if x is None:
-        raise ValueError("the study has one objective; pass another metric as x")
+        # One objective: show what it costs, against latency (or energy, when latency is the objective).
+        x = x or next((m for m, _ in shared if m != y), "latency_s" if y != "latency_s" else "energy_j")
     if len(studies) > 1:
         return _overlay(dataset, studies, x, y)
     if color is None:

@@ -24,6 +24,7 @@ from nas.proxies._batches import (
     list_batch_sources,
 )
 from nas.proxies._benchmark_data import (
+    ensemble_fidelity,
     measured_fidelity,
     published_fidelity,
     published_scores,
@@ -88,6 +89,7 @@ __all__ = [
     "SynflowProxy",
     "SyntheticBatches",
     "ZenProxy",
+    "ensemble_fidelity",
     "format_fidelity",
     "get_batch_source",
     "get_proxy",

@@ -31,6 +31,10 @@ class Proxy(abc.ABC):
 
     name: ClassVar[str]
     """Registry name, e.g. ``"synflow"``."""
+    metric: ClassVar[str]
+    """Name of the score as a study metric, e.g. ``"log_synflow"`` (a cost metric's name is never reused)."""
+    metric_doc: ClassVar[str]
+    """One line saying what the metric is, with its unit."""
     needs_targets: ClassVar[bool] = False
     """Whether :meth:`score` needs class labels (the loss-based proxies)."""
     data_free: ClassVar[bool] = False

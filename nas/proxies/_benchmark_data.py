@@ -194,3 +194,35 @@ def _naslib_subset(dataset: str) -> dict[str, np.ndarray]:
     for column in columns.values():
         column.flags.writeable = False
     return columns
+
+
+def ensemble_fidelity(ensemble: Any, dataset: str = "cifar10") -> dict[str, Any]:
+    """Rank correlation of any ensemble with NB201 accuracy, computed from the shipped reference scores.
+
+    For an ensemble not stored in ``proxy_fidelity.toml`` (other members than the measured
+    ones): its members' scores on the 1,000 reference cells are combined within that
+    population and correlated with the cells' trained accuracy, over the cells every
+    member scored. Same keys as :func:`measured_fidelity`.
+
+    Args:
+        ensemble: A :class:`~nas.proxies.RankEnsemble`.
+        dataset: The benchmark accuracy correlated with.
+
+    Example:
+        >>> from nas.proxies import RankEnsemble
+        >>> result = ensemble_fidelity(RankEnsemble(["synflow", "naswot"], "mean_rank"))
+        >>> round(result["spearman_rho"], 2) > 0.7, result["n_archs"] > 950
+        (True, True)
+    """
+    from nas._nb201_table import NB201AccuracyTable
+    from nas.proxies._ranks import kendall_tau, spearman_rho
+
+    if dataset not in DATASETS:
+        raise ValueError(f"ensemble_fidelity: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+    settings, scores = reference_settings(), reference_scores()
+    combined = ensemble.combine({member: scores[member] for member in ensemble.members})
+    scored = np.isfinite(combined)
+    table = NB201AccuracyTable()
+    accuracy = np.array([table.accuracy_pct(int(a), dataset, settings["split"]) for a in scores["arch_index"][scored]])
+    return {**settings, "spearman_rho": spearman_rho(combined[scored], accuracy),
+            "kendall_tau": kendall_tau(combined[scored], accuracy), "n_archs": int(scored.sum())}

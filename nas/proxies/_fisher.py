@@ -30,6 +30,8 @@ class FisherProxy(PassProxy):
     """
 
     name = "fisher"
+    metric = "fisher_score"
+    metric_doc = "Fisher-information channel saliency on one batch (Theis et al. 2018), unitless"
     needs_targets = True
     needs = frozenset({"output_gradients"})
 

@@ -29,6 +29,8 @@ class FlopsProxy(Proxy):
     """
 
     name = "flops"
+    metric = "nonzero_flops"
+    metric_doc = "FLOPs of one input sample through conv and linear layers, pruned weights skipped"
     data_free = True
 
     def _compute(self, module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> float:

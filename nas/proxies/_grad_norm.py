@@ -26,6 +26,8 @@ class GradNormProxy(PassProxy):
     """
 
     name = "grad_norm"
+    metric = "grad_norm_score"
+    metric_doc = "sum over layers of the norm of dL/dW on one batch, unitless"
     needs_targets = True
     needs = frozenset({"weight_gradients"})
 

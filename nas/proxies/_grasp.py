@@ -29,6 +29,8 @@ class GraspProxy(PassProxy):
     """
 
     name = "grasp"
+    metric = "grasp_score"
+    metric_doc = "GraSP score sum -w (H g) on one batch (Wang et al. 2020), unitless"
     needs_targets = True
     needs = frozenset({"hessian_gradient"})
 

@@ -35,6 +35,8 @@ class JacobCovProxy(PassProxy):
     """
 
     name = "jacob_cov"
+    metric = "jacob_cov_score"
+    metric_doc = "negative Jacobian-correlation entropy on one batch (Mellor et al. 2020), unitless"
     needs = frozenset({"input_gradient"})
 
     def _from_pass(self, forward_pass: ForwardPass) -> float:

@@ -31,6 +31,8 @@ class NaswotProxy(PassProxy):
     """
 
     name = "naswot"
+    metric = "naswot_logdet"
+    metric_doc = "log |det K| of the activation-pattern kernel on one batch (Mellor et al. 2021), unitless"
     needs = frozenset({"relu_kernel"})
 
     def _from_pass(self, forward_pass: ForwardPass) -> float:

@@ -26,6 +26,8 @@ class ParamsProxy(Proxy):
     """
 
     name = "params"
+    metric = "nonzero_params"
+    metric_doc = "parameters of the torch module, pruned (zero) conv and linear weights left out"
     data_free = True
 
     def _compute(self, module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> float:

@@ -28,6 +28,8 @@ class SnipProxy(PassProxy):
     """
 
     name = "snip"
+    metric = "snip_score"
+    metric_doc = "SNIP saliency sum |w dL/dw| on one batch (Lee et al. 2019), unitless"
     needs_targets = True
     needs = frozenset({"weight_gradients"})
 

@@ -38,6 +38,8 @@ class SynflowProxy(Proxy):
     """
 
     name = "synflow"
+    metric = "log_synflow"
+    metric_doc = "natural log of the synflow score (Tanaka et al. 2020) at initialisation, unitless"
 
     data_free = True
 

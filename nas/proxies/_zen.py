@@ -47,6 +47,8 @@ class ZenProxy(Proxy):
     """
 
     name = "zen"
+    metric = "zen_score"
+    metric_doc = "Zen-score: log feature-map sensitivity plus batch-norm scales (Lin et al. 2021), unitless"
     data_free = True
 
     def __init__(self, seed: int = 0) -> None:
