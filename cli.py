@@ -428,9 +428,12 @@ def report(results: Path, output: Path, trial: int | None) -> None:
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @click.option("--list", "list_sources", is_flag=True,
               help="Only list the accuracy sources a study may use, with their metrics and measured fidelity.")
+@click.option("--fit-learned", type=click.Path(dir_okay=False, path_type=Path), metavar="TOML",
+              help="Only fit the learned ensemble on half of the shipped reference cells (split by --seed), "
+                   "print its held-out fidelity and write it to TOML.")
 def proxies(space: str, sample: int, seed: int, dataset: str, population: str, proxy_names: str | None,
             batch_source: str, batch_size: int, split: str, workers: int, scheduler: str | None,
-            output: Path | None, progress: bool, list_sources: bool) -> None:
+            output: Path | None, progress: bool, list_sources: bool, fit_learned: Path | None) -> None:
     """Score random NB201 cells with every zero-cost proxy; print Spearman's rho and Kendall's tau with accuracy.
 
     Each cell is built freshly initialised and scored on one batch; the report compares each
@@ -440,6 +443,20 @@ def proxies(space: str, sample: int, seed: int, dataset: str, population: str, p
         from nas._accuracy_source import format_accuracy_sources
 
         click.echo(format_accuracy_sources())
+        return
+    if fit_learned:
+        from nas.proxies import fit_learned_ensemble, write_learned_ensemble
+
+        record = fit_learned_ensemble(seed=seed)
+        weights = ", ".join(f"{w:.3f} {m}" for m, w in zip(record["members"], record["weights"], strict=True))
+        click.echo(f"learned ensemble: {weights}; fitted on {record['n_train']} cells, "
+                   f"held out {record['n_test']}")
+        click.echo("held-out Spearman rho   learned  mean_rank  vote   best single proxy")
+        for name, row in record["held_out"].items():
+            click.echo(f"{name:<22}  {row['learned_spearman_rho']:.3f}    {row['mean_rank_spearman_rho']:.3f}      "
+                       f"{row['vote_spearman_rho']:.3f}  {row['best_member_spearman_rho']:.3f} "
+                       f"({row['best_member']})")
+        click.echo(f"written: {write_learned_ensemble(fit_learned, record)}")
         return
     from nas import save_dataset
     from nas.proxies import format_fidelity, proxy_fidelity

@@ -51,6 +51,7 @@ def test_any_proxy_is_an_accuracy_source_with_its_metric(small_spec, source):
     ({"source": "synflo"}, "accuracy.source", "choose from oracle, vote, mean_rank"),
     ({"source": "synflow", "members": ["snip", "naswot"]}, "accuracy", "only an ensemble source"),
     ({"source": "vote", "members": ["snip"]}, "accuracy", "two or more proxies"),
+    ({"source": "learned", "members": ["snip", "naswot"]}, "accuracy", "fixed by its fitted weights"),
     ({"source": "mean_rank", "members": ["snip", "snip"]}, "accuracy.members", "listed twice"),
     ({"source": "vote", "record": ["magic"]}, "accuracy.record", "unknown proxy 'magic'"),
     ({"source": "vote", "batch_size": 8}, "accuracy", "batch_size = 32"),
@@ -174,3 +175,27 @@ def test_nas_search_says_how_far_to_trust_its_proxy(tmp_path):
     figure = pareto_figure(load_dataset(tmp_path / "naswot.nc"))  # one objective: drawn against latency
     assert figure.layout.xaxis.title.text.startswith("latency_s")
     assert figure.layout.yaxis.title.text.startswith("naswot_logdet")
+
+
+def test_the_learned_source_scores_with_its_fitted_weights_and_reports_held_out_fidelity(small_spec):
+    from nas.proxies import learned_ensemble
+
+    spec = proxy_spec(small_spec, {"source": "learned"}, ENSEMBLE_METRIC)
+    ensemble = learned_ensemble()
+    metrics = evaluate_candidate(spec, cell_params(6111), trial_number=0)
+    members = {name: metrics[get_proxy(name).metric] for name in ensemble.members}
+    assert metrics[ENSEMBLE_METRIC] == pytest.approx(ensemble.score(members))
+    text, record = accuracy_fidelity(spec.accuracy, "nb201", "cifar10")
+    assert record["proxy"] == "learned" and record["measured_n_archs"] == 487
+    assert record["measured_spearman_rho"] > 0.85 and "held out from its fit" in text
+    assert "fitted on the other 487" in record["measured_note"]
+
+
+def test_nas_proxies_fit_learned_writes_the_shipped_file(tmp_path):
+    import importlib.resources
+
+    result = CliRunner().invoke(main, ["proxies", "--fit-learned", str(tmp_path / "learned.toml")])
+    assert result.exit_code == 0, result.output
+    assert "cifar10                 0.912" in result.output
+    shipped = (importlib.resources.files("nas") / "data" / "proxy_learned_ensemble.toml").read_text()
+    assert (tmp_path / "learned.toml").read_text() == shipped

@@ -90,3 +90,48 @@ def test_ensembles_beat_their_best_member_on_the_shipped_reference_run():
         combined = RankEnsemble(members, method).combine({m: reference[m][scored] for m in members})
         best_member = max(spearman_rho(reference[m][scored], accuracy[scored]) for m in members)
         assert spearman_rho(combined, accuracy[scored]) >= best_member, method
+
+
+def test_the_shipped_learned_ensemble_is_what_its_stated_fit_gives():
+    from nas.proxies import fit_learned_ensemble, learned_ensemble
+    from nas.proxies._learned import _shipped
+
+    refit, shipped = fit_learned_ensemble(seed=_shipped()["seed"]), _shipped()
+    assert refit["members"] == shipped["members"]
+    assert refit["weights"] == pytest.approx(shipped["weights"], abs=1e-6)
+    assert refit["held_out"] == shipped["held_out"]
+    ensemble = learned_ensemble()
+    assert ensemble.members == shipped["members"] and sum(ensemble.weights) == pytest.approx(1)
+
+
+def test_the_learned_ensemble_beats_its_members_and_the_equal_weight_ensembles_on_held_out_cells():
+    from nas.proxies._learned import _shipped
+
+    for benchmark, row in _shipped()["held_out"].items():
+        assert row["learned_spearman_rho"] > row["best_member_spearman_rho"], benchmark
+        assert row["learned_spearman_rho"] > row["vote_spearman_rho"], benchmark
+    assert _shipped()["held_out"]["cifar10"]["learned_spearman_rho"] > 0.85
+
+
+def test_the_learned_fit_only_sees_its_training_cells():
+    from nas.proxies import fit_learned_ensemble, reference_scores
+
+    scores = reference_scores()
+    record = fit_learned_ensemble(scores, seed=0)
+    order = np.random.default_rng(0).permutation(record["n_archs"])
+    scored = np.flatnonzero(np.all([np.isfinite(v) for k, v in scores.items() if k != "arch_index"], axis=0))
+    held_out = scored[order[:record["n_test"]]]
+    tampered = {name: values.copy() for name, values in scores.items()}
+    for name in tampered:
+        if name != "arch_index":
+            tampered[name][held_out] = np.random.default_rng(1).permutation(tampered[name][held_out])
+    assert fit_learned_ensemble(tampered, seed=0)["weights"] == record["weights"]
+
+
+def test_weighted_mean_rank_validates_its_weights():
+    with pytest.raises(ValueError, match="RankEnsemble.weights: expected 2 non-negative weights"):
+        RankEnsemble(["a", "b"], "mean_rank", weights=[1.0, -1.0])
+    with pytest.raises(ValueError, match="for method 'mean_rank'"):
+        RankEnsemble(["a", "b", "c"], "vote", weights=[1, 1, 1])
+    scores = {"a": np.array([1.0, 2.0, 3.0]), "b": np.array([3.0, 2.0, 1.0])}
+    assert RankEnsemble(["a", "b"], "mean_rank", weights=[3, 1]).combine(scores).tolist() == [0.25, 0.5, 0.75]

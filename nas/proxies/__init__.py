@@ -3,8 +3,8 @@
 Proxies: ``synflow``, ``snip``, ``grasp``, ``grad_norm``, ``fisher``, ``jacob_cov``,
 ``naswot``, ``zen``, and the baselines ``params`` and ``flops``. Batches come from a
 batch source (:func:`get_batch_source`); rank ensembles combine proxies
-(:class:`RankEnsemble`); :func:`proxy_fidelity` measures how well each ranks NAS-Bench-201
-cells against their trained accuracy.
+(:class:`RankEnsemble`; fitted weights: :func:`learned_ensemble`); :func:`proxy_fidelity`
+measures how well each ranks NAS-Bench-201 cells against their trained accuracy.
 
 Example:
     >>> from nas.proxies import get_proxy
@@ -38,6 +38,12 @@ from nas.proxies._flops import FlopsProxy
 from nas.proxies._grad_norm import GradNormProxy
 from nas.proxies._grasp import GraspProxy
 from nas.proxies._jacob_cov import JacobCovProxy
+from nas.proxies._learned import (
+    fit_learned_ensemble,
+    learned_ensemble,
+    learned_fidelity,
+    write_learned_ensemble,
+)
 from nas.proxies._naswot import NaswotProxy
 from nas.proxies._params import ParamsProxy
 from nas.proxies._pass import ForwardPass, PassProxy
@@ -90,10 +96,13 @@ __all__ = [
     "SyntheticBatches",
     "ZenProxy",
     "ensemble_fidelity",
+    "fit_learned_ensemble",
     "format_fidelity",
     "get_batch_source",
     "get_proxy",
     "kendall_tau",
+    "learned_ensemble",
+    "learned_fidelity",
     "list_batch_sources",
     "list_proxies",
     "measured_fidelity",
@@ -104,4 +113,5 @@ __all__ = [
     "reference_settings",
     "score_proxies",
     "spearman_rho",
+    "write_learned_ensemble",
 ]

@@ -132,7 +132,8 @@ def measured_fidelity(proxy: str, dataset: str = "cifar10") -> dict[str, Any]:
     """Rank correlation of ``proxy`` (or an ensemble) with NB201 accuracy, as measured by the shipped 1,000-cell run.
 
     Args:
-        proxy: A proxy name or an ensemble name (``"vote"``, ``"mean_rank(...)"``).
+        proxy: A proxy name or an ensemble name (``"vote"``, ``"mean_rank(...)"``, ``"learned"``: its
+            held-out correlation, :func:`~nas.proxies.learned_fidelity`).
         dataset: The benchmark accuracy correlated with (the proxies ran on the CIFAR-10 network).
 
     Returns:
@@ -142,6 +143,10 @@ def measured_fidelity(proxy: str, dataset: str = "cifar10") -> dict[str, Any]:
     Raises:
         ValueError: Nothing measured for that proxy or dataset.
     """
+    if proxy == "learned":
+        from nas.proxies._learned import learned_fidelity
+
+        return learned_fidelity(dataset)
     measured = _fidelity_toml()["measured"]
     try:
         values = measured["fidelity"][dataset][proxy]

@@ -47,7 +47,8 @@ class RankEnsemble:
       of the other architectures that it beats by majority (each member votes 1 for the
       higher score, 1/2 on a tie; an even split counts half a win), a Copeland count.
     * ``"mean_rank"``: the mean over members of the fraction of the other architectures
-      with a lower score (ties count half), i.e. the mean normalised rank.
+      with a lower score (ties count half), i.e. the mean normalised rank; with
+      ``weights``, the weighted mean (the learned ensemble, :func:`~nas.proxies.learned_ensemble`).
 
     Args:
         members: Proxy names, at least two, no repeats.
@@ -55,6 +56,8 @@ class RankEnsemble:
         reference: ``{member: scores of a reference population}`` used by :meth:`score`
             (non-finite entries are dropped, per member); default none, and :meth:`score`
             then needs one.
+        weights: Non-negative weight of each member, in order (``"mean_rank"`` only),
+            normalised to sum to 1; default equal weights.
 
     References:
         Abdelfattah, Mehrotra, Dudziak, Lane. "Zero-Cost Proxies for Lightweight NAS."
@@ -70,7 +73,8 @@ class RankEnsemble:
     """
 
     def __init__(self, members: Sequence[str], method: str = "mean_rank",
-                 reference: Mapping[str, Sequence[float] | np.ndarray] | None = None) -> None:
+                 reference: Mapping[str, Sequence[float] | np.ndarray] | None = None,
+                 weights: Sequence[float] | None = None) -> None:
         members = list(members)
         if len(members) < 2 or len(set(members)) != len(members):
             raise ValueError(f"RankEnsemble.members: expected two or more distinct proxy names, got {members}")
@@ -78,6 +82,14 @@ class RankEnsemble:
             raise ValueError(f"RankEnsemble.method: unknown {method!r}; choose from {', '.join(METHODS)}")
         self.members = members
         self.method = method
+        self.weights = None
+        if weights is not None:
+            weights = np.asarray(weights, dtype=float)
+            if method != "mean_rank" or weights.shape != (len(members),) or not np.all(weights >= 0) \
+                    or not weights.sum() > 0:
+                raise ValueError(f"RankEnsemble.weights: expected {len(members)} non-negative weights, not all zero, "
+                                 f"for method 'mean_rank'; got {weights.tolist()} for {method!r}")
+            self.weights = weights / weights.sum()
         self.reference = None
         if reference is not None:
             missing = [m for m in members if m not in reference]
@@ -93,6 +105,8 @@ class RankEnsemble:
         """``"vote"`` for Abdelfattah et al.'s members, else ``"method(member+member+...)"``."""
         if self.method == "vote" and tuple(self.members) == VOTE_MEMBERS:
             return "vote"
+        if self.weights is not None:
+            return f"weighted_rank({'+'.join(f'{w:.3g}*{m}' for w, m in zip(self.weights, self.members, strict=True))})"
         return f"{self.method}({'+'.join(self.members)})"
 
     def combine(self, scores: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
@@ -109,7 +123,8 @@ class RankEnsemble:
             return result
         kept = table[finite]
         if self.method == "mean_rank":
-            result[finite] = np.mean([(average_ranks(column) - 1) / (len(kept) - 1) for column in kept.T], axis=0)
+            ranks = np.column_stack([(average_ranks(column) - 1) / (len(kept) - 1) for column in kept.T])
+            result[finite] = ranks @ self._mean_weights
         else:
             wins = np.concatenate([_majority_wins(kept[start:start + _BLOCK], kept).sum(axis=1)
                                    for start in range(0, len(kept), _BLOCK)])
@@ -135,7 +150,11 @@ class RankEnsemble:
         if self.method == "vote":
             return float(_majority_wins(candidate, self.reference).mean())
         below = (candidate > self.reference) + 0.5 * (candidate == self.reference)
-        return float(below.mean())
+        return float(below.mean(axis=0) @ self._mean_weights)
+
+    @property
+    def _mean_weights(self) -> np.ndarray:
+        return self.weights if self.weights is not None else np.full(len(self.members), 1 / len(self.members))
 
     def _table(self, scores: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
         missing = [m for m in self.members if m not in scores]
