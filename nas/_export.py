@@ -26,9 +26,8 @@ import numpy as np
 import xarray as xr
 
 from cost_models import PRESET_DIR, Cost, HardwareConfig, evaluate
-from nas._compression_choice import CompressionChoice, choice_from_params, compress_module, compress_workload
-from nas._cost_report import apply_precision
-from nas._objective import hardware_from_params, trial_seed
+from nas._compression_choice import CompressionChoice
+from nas._objective import build_candidate, trial_seed
 from nas._results import objectives_of, params_of
 from nas._spec import StudySpec, parse_spec
 
@@ -74,29 +73,14 @@ def rebuild_candidate(spec: StudySpec, params: Mapping[str, Any], trial: int, *,
         spec: The study spec.
         params: The trial's parameters.
         trial: The trial number (seeds the weights, so pruning masks and shared weights match).
-        module: Also return the compressed torch module. Studies scored by a proxy always
-            build it, since its pruning masks set the workload's per-layer densities.
+        module: Also return the compressed torch module (a compressed candidate always builds
+            it, since its pruning masks set the workload's per-layer densities).
     """
-    space = spec.make_space()
-    genotype = space.from_params(params)
-    hardware_name, overrides, hardware = hardware_from_params(spec, params)
-    precision = params.get("precision", spec.hardware.precisions[0])
-    choice = None if spec.compression is None else choice_from_params(spec.compression, params)
-    network, masks = None, None
-    if module or spec.accuracy.source != "oracle":
-        import torch
-
-        torch.manual_seed(trial_seed(spec.study.seed, trial))
-        network = space.build(genotype)
-        if choice is not None:
-            masks = compress_module(network, choice)
-    workload = apply_precision(space.workload(genotype, batch_size=spec.hardware.batch_size), precision)
-    if choice is not None:
-        workload = compress_workload(workload, choice, masks)
+    built = build_candidate(spec, params, trial, module=module)
     return Candidate(
-        spec=spec, trial=trial, params=dict(params), genotype=genotype, compression=choice,
-        hardware_name=hardware_name, hardware_overrides=overrides, hardware=hardware, precision=precision,
-        cost=evaluate(workload, hardware), module=network if module else None,
+        spec=spec, trial=trial, params=dict(params), genotype=built.genotype, compression=built.compression,
+        hardware_name=built.hardware_name, hardware_overrides=built.hardware_overrides, hardware=built.hardware,
+        precision=built.precision, cost=evaluate(built.workload, built.hardware), module=built.module,
     )
 
 

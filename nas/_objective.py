@@ -11,13 +11,19 @@ import functools
 import math
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from cost_models import MAC_KINDS, HardwareConfig, Workload, evaluate, load_hardware
 from nas._accuracy_source import ORACLE
-from nas._compression_choice import choice_from_params, compress_module, compress_workload, suggest_compression
+from nas._compression_choice import (
+    CompressionChoice,
+    choice_from_params,
+    compress_module,
+    compress_workload,
+    suggest_compression,
+)
 from nas._cost_report import apply_precision
 from nas._spec import StudySpec
 from search_spaces import SearchSpace
@@ -65,6 +71,56 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
     return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
 
 
+class BuiltCandidate(NamedTuple):
+    """A candidate's parts, built from its trial parameters (see :func:`build_candidate`)."""
+
+    space: SearchSpace
+    genotype: Any
+    hardware_name: str
+    hardware_overrides: dict[str, Any]
+    hardware: HardwareConfig
+    precision: str
+    compression: CompressionChoice | None
+    module: Any
+    """The compressed torch module, or None when not asked for."""
+    workload: Workload
+    """The workload at the study's batch size and precision, compressed as the module was."""
+
+
+def build_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number: int, *, module: bool) -> BuiltCandidate:
+    """Build one candidate from its parameters: the one path that searching and exporting share.
+
+    The torch module's weights are drawn from the trial's seed (:func:`trial_seed`), so its
+    pruning masks, and the per-layer densities they give the workload, are the same wherever
+    and whenever the candidate is built.
+
+    Args:
+        spec: The study spec.
+        params: The trial's parameters, as suggested by :func:`suggest_candidate`.
+        trial_number: Seeds the weights.
+        module: Build the (compressed) torch module. A compressed candidate always builds it:
+            its masks set the workload's densities.
+    """
+    space = _space(spec)
+    genotype = space.from_params(params)
+    hardware_name, overrides, hardware = hardware_from_params(spec, params)
+    precision = params.get("precision", spec.hardware.precisions[0])
+    choice = None if spec.compression is None else choice_from_params(spec.compression, params)
+    network, masks = None, None
+    if module or choice is not None:
+        import torch
+
+        torch.manual_seed(trial_seed(spec.study.seed, trial_number))
+        network = space.build(genotype)
+        if choice is not None:
+            masks = compress_module(network, choice)
+    workload = apply_precision(space.workload(genotype, batch_size=spec.hardware.batch_size), precision)
+    if choice is not None:
+        workload = compress_workload(workload, choice, masks)
+    return BuiltCandidate(space, genotype, hardware_name, overrides, hardware, precision, choice,
+                          network if module else None, workload)
+
+
 def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number: int) -> dict[str, Any]:
     """Score one candidate: its workload's cost on the hardware, and its accuracy.
 
@@ -82,22 +138,8 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
             a NaN from a proxy); the message says why.
     """
     started = time.perf_counter()
-    space = _space(spec)
-    genotype = space.from_params(params)
-    hardware_name, _, hardware = hardware_from_params(spec, params)
-    precision = params.get("precision", spec.hardware.precisions[0])
-    choice = None if spec.compression is None else choice_from_params(spec.compression, params)
-    module, masks = None, None
-    if spec.accuracy.proxies:
-        import torch
-
-        torch.manual_seed(trial_seed(spec.study.seed, trial_number))
-        module = space.build(genotype)
-        if choice is not None:
-            masks = compress_module(module, choice)
-    workload = apply_precision(space.workload(genotype, batch_size=spec.hardware.batch_size), precision)
-    if choice is not None:
-        workload = compress_workload(workload, choice, masks)
+    space, genotype, hardware_name, _, hardware, _, choice, module, workload = build_candidate(
+        spec, params, trial_number, module=bool(spec.accuracy.proxies))
     cost = evaluate(workload, hardware)
     if cost.unsupported.any():
         layers = ", ".join(workload.name[cost.unsupported][:3])

@@ -582,7 +582,7 @@ def run_search(
             while True:
                 while len(in_flight) < max_in_flight and may_ask(asked):
                     with interrupts.deferred():
-                        trial = _ask(study, spec, space, driver, heartbeat)
+                        trial = _ask(study, spec, space, driver, heartbeat, first=asked == 0)
                         future = client.submit(
                             _evaluate_on_worker, spec, dict(trial.params), trial.number,
                             key=f"trial-{trial.number}-{uuid.uuid4().hex[:8]}",
@@ -613,9 +613,21 @@ def run_search(
     return study
 
 
-def _ask(study: optuna.Study, spec: StudySpec, space, driver: str, heartbeat: _Heartbeat) -> optuna.Trial:
-    """Ask the next trial (an enqueued retry first), claim it for this driver and suggest its candidate."""
+def _ask(
+    study: optuna.Study, spec: StudySpec, space, driver: str, heartbeat: _Heartbeat, *, first: bool = False
+) -> optuna.Trial:
+    """Ask the next trial (an enqueued retry first), claim it for this driver and suggest its candidate.
+
+    On a driver's ``first`` ask the sampler is reseeded with ``seed + the trial's number``:
+    drivers started together on one study all load it empty, and without this each would
+    draw the same first generation. Trial numbers are unique, so their seeds differ; a lone
+    driver's first trial is the study's next one, so its seed is the one
+    :func:`load_or_create_study` gave it and a seeded run replays as before.
+    """
     trial = study.ask()
+    if first:
+        study.sampler = make_sampler(spec.study.sampler, seed=spec.study.seed + trial.number,
+                                     population_size=spec.study.population_size)
     if trial.user_attrs.get("driver") != driver:  # an enqueued retry; a new trial was created with it
         trial.set_user_attr("driver", driver)
     heartbeat.add(trial._trial_id)

@@ -75,6 +75,11 @@ def assert_none_lost_or_duplicated(study: optuna.Study, *, n_drivers: int, trial
         assert_complete_with_metrics(trial)
     per_driver = Counter(t.user_attrs["driver"] for t in trials)
     assert sorted(per_driver.values()) == [trials_each] * n_drivers, per_driver
+    firsts = {}  # drivers started together must not replay one another's first candidates
+    for trial in trials:
+        firsts.setdefault(trial.user_attrs["driver"], []).append(tuple(sorted(trial.params.items())))
+    openings = [tuple(candidates[:10]) for candidates in firsts.values()]
+    assert len(set(openings)) == n_drivers, "two drivers drew the same first ten candidates"
 
 
 @contextlib.contextmanager
