@@ -9,15 +9,14 @@ any trial runs.
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from cost_models import HardwareSpecError, NumberFormat, load_hardware
 from nas._accuracy_source import ORACLE, AccuracySection
+from nas._toml_file import StrictModel, load_toml_model, validate_model
 from search_spaces import get_space, list_spaces
 
 PRECISION_BITS = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
@@ -41,11 +40,7 @@ class StudySpecError(ValueError):
     """A study file is malformed; the message is one line naming the field and the fix."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StudySection(_Strict):
+class StudySection(StrictModel):
     """``[study]``: identity, budget and sampler."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
@@ -56,7 +51,7 @@ class StudySection(_Strict):
     storage: str | None = None
 
 
-class SpaceSection(_Strict):
+class SpaceSection(StrictModel):
     """``[space]``: which search space, with its options.
 
     ``dataset`` defaults to the space's own (``cifar10`` for nb201, ``imagenet`` for
@@ -82,7 +77,7 @@ class SpaceSection(_Strict):
         return name
 
 
-class HardwareSection(_Strict):
+class HardwareSection(StrictModel):
     """``[hardware]``: presets, precision and batch; each preset's keys may be searched too.
 
     Several presets make the preset a categorical search dimension (``hardware``), a
@@ -153,7 +148,7 @@ class HardwareSection(_Strict):
         return {f"{preset}.{key}": list(choices) for key, choices in self.search.get(preset, {}).items()}
 
 
-class CompressionSection(_Strict):
+class CompressionSection(StrictModel):
     """``[compression]``: pruning, quantization and weight sharing, each fixed or searched.
 
     A value fixes the setting; a list of choices (or ``[low, high]`` for ``prune_ratio``)
@@ -228,14 +223,14 @@ def _choices_from(value: str | list[str], allowed) -> str | list[str]:
     return value
 
 
-class Objective(_Strict):
+class Objective(StrictModel):
     """``[[objectives]]``: a metric and whether to maximise or minimise it."""
 
     metric: str
     direction: Literal["minimize", "maximize"]
 
 
-class Constraint(_Strict):
+class Constraint(StrictModel):
     """``[[constraints]]``: a bound a feasible candidate must meet, e.g. ``latency_s <= 0.002``."""
 
     metric: str
@@ -258,7 +253,7 @@ class Constraint(_Strict):
         return value - self.max if self.max is not None else self.min - value
 
 
-class StudySpec(_Strict):
+class StudySpec(StrictModel):
     """A whole study file. Load it with :func:`load_spec`.
 
     Example:
@@ -326,32 +321,9 @@ def load_spec(path: str | Path) -> StudySpec:
     Raises:
         StudySpecError: One line naming the file, the field and the fix.
     """
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise StudySpecError(f"{path}: no such study file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise StudySpecError(f"{path}: not valid TOML ({error})") from None
-    return parse_spec(data, origin=str(path))
+    return load_toml_model(path, StudySpec, what="study file", error=StudySpecError)
 
 
 def parse_spec(data: dict, *, origin: str = "<spec>") -> StudySpec:
     """Validate an already parsed study table (see :func:`load_spec`)."""
-    try:
-        return StudySpec.model_validate(data)
-    except pydantic.ValidationError as error:
-        raise StudySpecError(f"{origin}: {_first_error(error)}") from None
-
-
-def _first_error(error: pydantic.ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field; remove it or check its spelling"
-    elif first["type"] == "missing":
-        message = "required field is missing"
-    elif "input" in first and first["type"] not in ("value_error",):
-        message = f"{message} (got {first['input']!r})"
-    return f"{where}: {message}" if where else message
+    return validate_model(data, StudySpec, origin=origin, error=StudySpecError)

@@ -31,7 +31,6 @@ import itertools
 import json
 import math
 import time
-import tomllib
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,9 +54,8 @@ from nas._spec import (
     CompressionSection,
     Objective,
     StudySpec,
-    _first_error,
-    _Strict,
 )
+from nas._toml_file import StrictModel, first_error, load_toml_model, validate_model
 from search_spaces import NB201_EDGES, NB201_N_ARCHS, index_to_arch, parse_arch
 
 DEFAULT_CHUNK_SIZE = 8192
@@ -76,14 +74,14 @@ class SweepSpecError(ValueError):
     """A sweep file is malformed; the message is one line naming the field and the fix."""
 
 
-class SweepSection(_Strict):
+class SweepSection(StrictModel):
     """``[sweep]``: identity, and the seed of a random sample of cells."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 0
 
 
-class SweepSpaceSection(_Strict):
+class SweepSpaceSection(StrictModel):
     """``[space]``: the NB201 cells to sweep: ``archs = "all"``, a list of indices, or a sample size."""
 
     name: Literal["nb201"] = "nb201"
@@ -115,7 +113,7 @@ class SweepSpaceSection(_Strict):
         return np.sort(np.asarray(self.archs, dtype=np.int64))
 
 
-class SweepHardwareSection(_Strict):
+class SweepHardwareSection(StrictModel):
     """``[hardware]``: one preset (name or TOML path), precision, batch, and ``[hardware.grid]``.
 
     Each grid key is a key of the preset's file, in its units, with the values to sweep
@@ -171,7 +169,7 @@ class SweepHardwareSection(_Strict):
         return [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.grid.values())]
 
 
-class SweepPolicy(_Strict):
+class SweepPolicy(StrictModel):
     """``[[policies]]``: one compression policy, fixed settings as in a study's ``[compression]``.
 
     ``2:4`` removes half the weights (``prune_ratio`` 0.5 or left out); ``act_format``
@@ -190,7 +188,7 @@ class SweepPolicy(_Strict):
         try:
             self.section()
         except pydantic.ValidationError as error:
-            raise ValueError(_first_error(error)) from None
+            raise ValueError(first_error(error)) from None
         if self.pattern == "2:4" and self.prune_ratio not in (0.0, 0.5):
             raise ValueError(f"pattern '2:4' removes exactly half the weights; set prune_ratio = 0.5 or leave it "
                              f"out, got {self.prune_ratio}")
@@ -222,7 +220,7 @@ class SweepPolicy(_Strict):
         return "_".join(parts)
 
 
-class SweepSpec(_Strict):
+class SweepSpec(StrictModel):
     """A whole sweep file. Load it with :func:`load_sweep_spec`.
 
     Example:
@@ -335,22 +333,12 @@ def load_sweep_spec(path: str | Path) -> SweepSpec:
     Raises:
         SweepSpecError: One line naming the file, the field and the fix.
     """
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SweepSpecError(f"{path}: no such sweep file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise SweepSpecError(f"{path}: not valid TOML ({error})") from None
-    return parse_sweep_spec(data, origin=str(path))
+    return load_toml_model(path, SweepSpec, what="sweep file", error=SweepSpecError)
 
 
 def parse_sweep_spec(data: dict, *, origin: str = "<sweep>") -> SweepSpec:
     """Validate an already parsed sweep table (see :func:`load_sweep_spec`)."""
-    try:
-        return SweepSpec.model_validate(data)
-    except pydantic.ValidationError as error:
-        raise SweepSpecError(f"{origin}: {_first_error(error)}") from None
+    return validate_model(data, SweepSpec, origin=origin, error=SweepSpecError)
 
 
 def run_sweep(spec: SweepSpec, client=None, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
