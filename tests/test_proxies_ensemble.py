@@ -67,6 +67,20 @@ def test_one_candidate_against_the_others_lands_where_it_ranks_among_them(n, see
         assert RankEnsemble(["x", "y", "z"], method, reference=others).score(candidate) == pytest.approx(combined[i])
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from(["vote", "mean_rank", "weighted"]), st.sampled_from("xyz"),
+       st.floats(0.1, 5))
+def test_raising_one_members_score_never_lowers_a_candidates_ensemble_score(seed, method, member, raise_by):
+    rng = np.random.default_rng(seed)
+    reference = {m: rng.normal(size=25).round(1) for m in "xyz"}
+    kwargs = {"weights": rng.random(3) + 0.01} if method == "weighted" else {}
+    ensemble = RankEnsemble(list("xyz"), "mean_rank" if method == "weighted" else method, reference=reference,
+                            **kwargs)
+    candidate = {m: round(float(rng.normal()), 1) for m in "xyz"}
+    raised = {**candidate, member: candidate[member] + raise_by}
+    assert 0 <= ensemble.score(candidate) <= ensemble.score(raised) <= 1
+
+
 def test_ensemble_errors_name_the_problem():
     with pytest.raises(ValueError, match="two or more distinct proxy names"):
         RankEnsemble(["snip"])
