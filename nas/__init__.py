@@ -6,11 +6,13 @@ Example:
     ['h100', 'a100', 't4']
 """
 
+from nas._accuracy_source import AccuracySection, format_accuracy_sources
 from nas._cost_report import apply_precision, cost_network, format_cost
 from nas._export import Candidate, candidate_from_dataset, default_trial, export_candidate, load_candidate
 from nas._hypervolume import hypervolume
 from nas._merge import merge_datasets, select_study, studies_of
 from nas._nb201_grid import nb201_workload
+from nas._nb201_table import NB201AccuracyTable
 from nas._objective import CandidateError, evaluate_candidate, hardware_from_params, suggest_candidate, trial_seed
 from nas._pareto import pareto_mask
 from nas._report import write_report
@@ -34,6 +36,9 @@ from nas._validation import ValidationResult, format_validation, run_validation
 from nas.plots import PLOT_KINDS, pareto_figure, plot_figure, write_html, write_png
 
 __all__ = [
+    "AccuracySection",
+    "NB201AccuracyTable",
+    "format_accuracy_sources",
     "SAMPLERS",
     "StudyProgress",
     "StudyStatus",
