@@ -181,10 +181,11 @@ class AccuracySection(BaseModel):
                     f"{reference['space']} {reference['network_dataset']} networks, which a {space_name} "
                     f"{space.dataset} network does not belong to; use one proxy as the source, or space "
                     f"{reference['space']} on {reference['network_dataset']}")
-            for key in ("batch_source", "batch_size"):
-                if getattr(self, key) != reference[key]:
-                    raise ValueError(f"{key}: an ensemble ranks against reference scores computed with "
-                                     f"{key} = {reference[key]!r}; set it to that (got {getattr(self, key)!r})")
+            for key, reference_key in (("batch_source", "batch_source"), ("batch_size", "batch_size"),
+                                       ("batch_seed", "seed")):
+                if getattr(self, key) != reference[reference_key]:
+                    raise ValueError(f"{key}: an ensemble ranks against reference scores computed with {key} = "
+                                     f"{reference[reference_key]!r}; set it to that (got {getattr(self, key)!r})")
         if any(not _proxy_class(name).data_free for name in self.proxies):
             try:
                 draw_batch(self, space.input_shape(), space.num_classes)
@@ -208,9 +209,7 @@ class AccuracySection(BaseModel):
         from nas.proxies import ProxyError
         from nas.proxies._scoring import scores_or_errors
 
-        # The data-free proxies use only the batch's shape: spare them the loading of images.
-        source = self.batch_source if any(not _proxy_class(n).data_free for n in self.proxies) else "synthetic"
-        batch = _batch(source, self.batch_size, tuple(input_shape), num_classes, self.batch_seed)
+        batch = draw_batch(self, input_shape, num_classes)
         scores, metrics = {}, {}
         for proxy, value in scores_or_errors(module, batch.inputs, batch.targets, list(self.proxies)):
             if isinstance(value, ProxyError):
@@ -226,7 +225,10 @@ class AccuracySection(BaseModel):
 
 def draw_batch(section: AccuracySection, input_shape: tuple[int, ...], num_classes: int):
     """The batch every trial of a study scores its proxies on (cached: one per shape in a process)."""
-    return _batch(section.batch_source, section.batch_size, tuple(input_shape), num_classes, section.batch_seed)
+    # The data-free proxies use only the batch's shape: spare them the loading of images.
+    needs_images = any(not _proxy_class(name).data_free for name in section.proxies)
+    source = section.batch_source if needs_images else "synthetic"
+    return _batch(source, section.batch_size, tuple(input_shape), num_classes, section.batch_seed)
 
 
 def accuracy_fidelity(section: AccuracySection, space_name: str, dataset: str) -> tuple[str, dict[str, Any]]:
@@ -264,8 +266,8 @@ def accuracy_fidelity(section: AccuracySection, space_name: str, dataset: str) -
         "measured_kendall_tau": round(float(measured["kendall_tau"]), 4),
         "measured_n_archs": int(measured["n_archs"]),
         "measured_with": f"{measured['batch_source']} x{measured['batch_size']}, {measured['command']}",
-        "same_batch_as_measured": (section.batch_source, section.batch_size)
-                                  == (measured["batch_source"], measured["batch_size"]),
+        "same_batch_as_measured": (section.batch_source, section.batch_size, section.batch_seed)
+                                  == (measured["batch_source"], measured["batch_size"], measured["seed"]),
         "published_spearman_rho": published_fidelity(section.label, benchmark),
     }
     if "note" in measured:

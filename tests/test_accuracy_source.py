@@ -55,6 +55,7 @@ def test_any_proxy_is_an_accuracy_source_with_its_metric(small_spec, source):
     ({"source": "mean_rank", "members": ["snip", "snip"]}, "accuracy.members", "listed twice"),
     ({"source": "vote", "record": ["magic"]}, "accuracy.record", "unknown proxy 'magic'"),
     ({"source": "vote", "batch_size": 8}, "accuracy", "batch_size = 32"),
+    ({"source": "mean_rank", "batch_seed": 3}, "accuracy", "batch_seed = 0"),
     ({"source": "naswot", "batch_source": "imagenet"}, "accuracy", "unknown batch source 'imagenet'"),
     ({"source": "naswot", "batch_source": "npz:/no/such.npz"}, "accuracy", "no such file"),
 ])
