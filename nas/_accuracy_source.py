@@ -42,10 +42,6 @@ ORACLE_METRICS = {
     "accuracy_test_pct": "NAS-Bench-201 test accuracy after 200 epochs, %",
 }
 ENSEMBLE_METHODS = ("vote", "mean_rank", "learned")
-DEFAULT_MEMBERS = {"vote": ("synflow", "jacob_cov", "snip"), "mean_rank": ("synflow", "jacob_cov", "naswot")}
-"""Members when ``members`` is not given: Abdelfattah et al.'s vote; the three best single proxies of the
-measured run for the mean rank (CIFAR-10 rho 0.874, above each member's). The learned ensemble's are
-those its fit kept (:func:`~nas.proxies.learned_ensemble`)."""
 LEARNED = "learned"
 ENSEMBLE_METRIC = "ensemble_score"
 ORACLE_FIDELITY = "NAS-Bench-201 table: the network trained for 200 epochs (exact, uncompressed networks only)"
@@ -117,12 +113,18 @@ class AccuracySection(BaseModel):
 
     @property
     def members_or_default(self) -> tuple[str, ...]:
-        """The ensemble's members (:data:`DEFAULT_MEMBERS` unless given); empty for a single source."""
+        """The ensemble's members: those given, else the method's defaults
+        (``nas.proxies._ensemble.DEFAULT_MEMBERS``), or those the learned ensemble's fit kept;
+        empty for a single source."""
         if not self.is_ensemble:
             return ()
         if self.source == LEARNED:
             return _learned_members()
-        return tuple(self.members) if self.members is not None else DEFAULT_MEMBERS[self.source]
+        if self.members is not None:
+            return tuple(self.members)
+        from nas.proxies._ensemble import DEFAULT_MEMBERS
+
+        return DEFAULT_MEMBERS[self.source]
 
     @property
     def objective_proxies(self) -> tuple[str, ...]:

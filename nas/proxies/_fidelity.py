@@ -30,10 +30,9 @@ from nas.proxies._benchmark_data import (
     published_proxies,
     published_scores,
 )
-from nas.proxies._ensemble import VOTE_MEMBERS, RankEnsemble
+from nas.proxies._ensemble import DEFAULT_MEMBERS, RankEnsemble
 from nas.proxies._ranks import kendall_tau, spearman_rho
 
-DEFAULT_ENSEMBLES = (("vote", VOTE_MEMBERS), ("mean_rank", ("synflow", "jacob_cov", "naswot")))
 """``(method, members)`` of the ensembles a report adds when all their members are scored."""
 
 POPULATIONS = ("all", "naslib")
@@ -175,7 +174,7 @@ def fidelity_dataset(
     """
     names = [str(name) for name in names]
     dataset, split = attrs["network_dataset"], attrs["split"]
-    ensembles = [RankEnsemble(members, method) for method, members in DEFAULT_ENSEMBLES
+    ensembles = [RankEnsemble(members, method) for method, members in DEFAULT_MEMBERS.items()
                  if all(member in names for member in members)]
     scored = np.all(np.isfinite(scores), axis=1)
     # Convention "all": a cell a proxy cannot score ranks below every cell it can (its score's

@@ -30,13 +30,12 @@ from scipy.optimize import nnls
 
 from nas._nb201_table import DATASETS, NB201AccuracyTable
 from nas.proxies._benchmark_data import reference_scores, reference_settings
-from nas.proxies._ensemble import VOTE_MEMBERS, RankEnsemble
+from nas.proxies._ensemble import DEFAULT_MEMBERS, RankEnsemble
 from nas.proxies._ranks import average_ranks, kendall_tau, spearman_rho
 
 MIN_WEIGHT = 0.02
 """Members below this weight (of a total of 1) are dropped and the rest refitted."""
 _FILE = "proxy_learned_ensemble.toml"
-_MEAN_RANK_MEMBERS = ("synflow", "jacob_cov", "naswot")
 
 
 def fit_learned_ensemble(
@@ -86,8 +85,8 @@ def fit_learned_ensemble(
     held_out = {name: table[test, names.index(name)] for name in names}
     candidates = {
         "learned": RankEnsemble(members, "mean_rank", weights=share),
-        "mean_rank": RankEnsemble(list(_MEAN_RANK_MEMBERS), "mean_rank"),
-        "vote": RankEnsemble(list(VOTE_MEMBERS), "vote"),
+        "mean_rank": RankEnsemble(list(DEFAULT_MEMBERS["mean_rank"]), "mean_rank"),
+        "vote": RankEnsemble(list(DEFAULT_MEMBERS["vote"]), "vote"),
     }
     results = {}
     for dataset in DATASETS:
