@@ -12,8 +12,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from workload_rows import workload_rows
 
-from cost_models import MAC_KINDS, LayerKind, Workload
+from cost_models import MAC_KINDS, LayerKind
 from search_spaces import (
     MobileNetArch,
     MobileNetSpace,
@@ -39,13 +40,6 @@ TF_SLIM = Path(__file__).parent / "data" / "mobilenet_v2_tf_slim_checkpoints.csv
 MOBILENET_V2 = "r224_w1.0_k3e6-k3e6_k3e6-k3e6-k3e6_k3e6-k3e6-k3e6-k3e6_k3e6-k3e6-k3e6_k3e6-k3e6-k3e6_k3e6"
 
 
-def _rows(workload):
-    """Every layer as (name, then each other Workload column), in execution order."""
-    columns = [field.name for field in dataclasses.fields(Workload) if field.name != "name"]
-    return [(str(name), *(getattr(workload, column)[i].item() for column in columns))
-            for i, name in enumerate(workload.name)]
-
-
 @st.composite
 def archs(draw, resolutions=RESOLUTION_CHOICES):
     blocks = st.tuples(st.sampled_from(KERNEL_CHOICES), st.sampled_from(EXPAND_CHOICES))
@@ -65,7 +59,7 @@ def test_mobilenet_v2_point_is_torchvisions_network_layer_for_layer():
     workload = MobileNetSpace().workload(MOBILENET_V2)
     # Sandler et al. 2018, Table 4: 300 M multiply-adds, 3.4 M parameters; torchvision: 3,504,872.
     assert (int(workload.macs.sum()), int(workload.params.sum())) == (300_774_272, 3_504_872)
-    assert _rows(workload) == _rows(model_workload("mobilenet_v2"))
+    assert workload_rows(workload) == workload_rows(model_workload("mobilenet_v2"))
 
 
 def test_mobilenet_v2_point_has_torchvisions_state_dict():
@@ -108,7 +102,7 @@ def test_analytic_workload_equals_the_traced_module(arch):
         module = space.build(str(arch))
     analytic = space.workload(str(arch), batch_size=2)
     traced = workload_from_module(module, space.input_shape(arch), batch_size=2)
-    assert _rows(analytic) == _rows(traced)
+    assert workload_rows(analytic) == workload_rows(traced)
     assert int(analytic.params.sum()) == sum(p.numel() for p in module.parameters())
     kernels = [kernel for stage in arch.stages for kernel, _ in stage]
     depthwise = analytic.kind == LayerKind.DEPTHWISE_CONV
@@ -140,7 +134,8 @@ def test_extreme_archs_trace_to_their_analytic_workload():
     for arch in (widest, smallest):
         with torch.device("meta"):
             module = space.build(arch)
-        assert _rows(space.workload(arch)) == _rows(workload_from_module(module, space.input_shape(arch)))
+        traced = workload_from_module(module, space.input_shape(arch))
+        assert workload_rows(space.workload(arch)) == workload_rows(traced)
     # The space spans 7.0 M to 942 M MACs, beyond MobileNetV2's published 11 M to 582 M.
     assert int(space.workload(smallest).macs.sum()) == 7_049_072 - 1280 * 900
     assert int(space.workload(widest).macs.sum()) == 942_428_144 - 1792 * 900

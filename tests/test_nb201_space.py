@@ -1,5 +1,4 @@
 import csv
-import dataclasses
 import itertools
 import math
 import random
@@ -13,8 +12,9 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from workload_rows import workload_rows
 
-from cost_models import LayerKind, Workload
+from cost_models import LayerKind
 from search_spaces import (
     NB201_DATASETS,
     NB201_EDGES,
@@ -249,13 +249,6 @@ def test_workload_names_are_unique_and_batch_scales_work():
     np.testing.assert_array_equal(four.params, one.params)
 
 
-def _rows(workload):
-    """Every layer as (name, then each other Workload column), in execution order."""
-    columns = [field.name for field in dataclasses.fields(Workload) if field.name != "name"]
-    return [(str(name), *(getattr(workload, column)[i].item() for column in columns))
-            for i, name in enumerate(workload.name)]
-
-
 def _random_archs():
     rng = random.Random(20)
     picks = [(dataset, index_to_arch(rng.randrange(NB201_N_ARCHS))) for dataset in NB201_DATASETS for _ in range(10)]
@@ -273,7 +266,7 @@ def test_analytic_workload_equals_the_traced_module(dataset, arch):
     assert int(analytic.params.sum()) == int(traced.params.sum()) == sum(p.numel() for p in module.parameters())
     # Every layer matches in the same order: name, kind, shape, work, parameters and traffic,
     # the zero ops (x.mul(0.)) and the node sums (two tensors at a time) included.
-    assert _rows(analytic) == _rows(traced)
+    assert workload_rows(analytic) == workload_rows(traced)
     zeros = sum(op == "none" for op in parse_arch(arch)) * 15
     assert sum(name.endswith(".zero") for name in traced.name) == zeros
     assert sum(".node" in name for name in traced.name) == 3 * 15

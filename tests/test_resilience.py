@@ -6,7 +6,6 @@ subprocesses, journal files; signals are sent to real process ids.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -15,11 +14,11 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
+from dask_processes import dask_processes
 from distributed import Client, LocalCluster
 from optuna.trial import TrialState
 
@@ -82,41 +81,11 @@ def assert_none_lost_or_duplicated(study: optuna.Study, *, n_drivers: int, trial
     assert len(set(openings)) == n_drivers, "two drivers drew the same first ten candidates"
 
 
-@contextlib.contextmanager
-def dask_processes(n_workers: int) -> Iterator[str]:
-    """A `dask scheduler` and `n_workers` `dask worker` processes on 127.0.0.1; yields the address."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    dask = [sys.executable, "-m", "dask"]
-    processes = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)]
-    try:
-        for _ in range(n_workers):
-            processes.append(subprocess.Popen(
-                [*dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO,
-            ))
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(n_workers, timeout=120)
-        yield address
-    finally:
-        for process in processes[::-1]:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 def run_drivers(tmp_path: Path, *, storage: str, n_drivers: int, trials_each: int) -> tuple[Path, str]:
     """Run `n_drivers` `nas search` processes at once on one storage and one Dask cluster; return (spec, name)."""
     name = "shared"
     spec_path = write_spec(tmp_path, name, trials_each)
-    with dask_processes(2) as address:
+    with dask_processes(2) as (address, _):
         drivers = [
             subprocess.Popen(
                 [*CLI, "search", str(spec_path), "--scheduler", address, "--storage", storage,

@@ -5,8 +5,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from workload_rows import workload_rows
 
-from cost_models import Workload
 from search_spaces import ResNetArch, ResNetSpace, build_model, get_space, model_workload, workload_from_module
 from search_spaces._resnet import (
     BLOCK_CHOICES,
@@ -27,13 +27,6 @@ TORCHVISION = {
     "resnet50": (25_557_032, 4.089),
     "wide_resnet50_2": (68_883_240, 11.398),
 }
-
-
-def _rows(workload):
-    """Every layer as (name, then each other Workload column), in execution order."""
-    columns = [field.name for field in dataclasses.fields(Workload) if field.name != "name"]
-    return [(str(name), *(getattr(workload, column)[i].item() for column in columns))
-            for i, name in enumerate(workload.name)]
 
 
 @st.composite
@@ -60,7 +53,7 @@ def test_torchvision_points_have_the_published_size(name):
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
 def test_reference_models_are_points_of_the_space_layer_for_layer(name):
     arch = ResNetArch.torchvision(name)
-    assert _rows(ResNetSpace().workload(arch)) == _rows(model_workload(name))
+    assert workload_rows(ResNetSpace().workload(arch)) == workload_rows(model_workload(name))
     with torch.device("meta"):
         ours, reference = ResNetSpace().build(arch).state_dict(), build_model(name).state_dict()
     assert {key: value.shape for key, value in ours.items()} == {key: value.shape for key, value in reference.items()}
@@ -74,7 +67,7 @@ def test_analytic_workload_equals_the_traced_module(arch):
     with torch.device("meta"):  # shapes are all a trace needs
         module = space.build(str(arch))
     analytic = space.workload(str(arch), batch_size=3)
-    assert _rows(analytic) == _rows(workload_from_module(module, space.input_shape(arch), batch_size=3))
+    assert workload_rows(analytic) == workload_rows(workload_from_module(module, space.input_shape(arch), batch_size=3))
     assert int(analytic.params.sum()) == sum(p.numel() for p in module.parameters())
     assert sum(name.endswith(".add") for name in analytic.name) == sum(arch.depths)
 

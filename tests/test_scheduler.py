@@ -1,7 +1,5 @@
 """`nas search --scheduler`: a real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
 
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -9,6 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from dask_processes import dask_processes
 
 from nas import load_dataset
 
@@ -16,42 +15,10 @@ REPO = Path(__file__).parents[1]
 DASK = [sys.executable, "-m", "dask"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def dask_cluster():
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    processes = [subprocess.Popen(
-        [*DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )]
-    for _ in range(2):
-        processes.append(subprocess.Popen(
-            [*DASK, "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-             "--host", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO,
-        ))
-    from distributed import Client
-
-    try:
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
-            workers = set(client.scheduler_info()["workers"])
-        yield address, workers
-    finally:
-        for process in processes[::-1]:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with dask_processes(2) as cluster:
+        yield cluster
 
 
 def test_search_runs_on_an_existing_scheduler(dask_cluster, tmp_path):

@@ -1,0 +1,12 @@
+"""A Workload as comparable rows, so that two ways of building a network can be checked layer by layer."""
+
+import dataclasses
+
+from cost_models import Workload
+
+
+def workload_rows(workload: Workload) -> list[tuple]:
+    """Every layer as (name, then each other Workload column), in execution order."""
+    columns = [field.name for field in dataclasses.fields(Workload) if field.name != "name"]
+    return [(str(name), *(getattr(workload, column)[i].item() for column in columns))
+            for i, name in enumerate(workload.name)]
