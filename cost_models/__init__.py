@@ -26,6 +26,7 @@ from cost_models._sparse_engine import SparseEngineConfig, SparseEngineModel, ex
 from cost_models._systolic import SystolicArrayModel, SystolicConfig
 from cost_models._technology import NodeScaling, Technology, node_scaling, technology
 from cost_models._workload import (
+    GEMM_KINDS,
     MAC_KINDS,
     LayerKind,
     NumberFormat,
@@ -40,6 +41,7 @@ register_family(SparseEngineConfig, SparseEngineModel())
 
 __all__ = [
     "BOUNDS",
+    "GEMM_KINDS",
     "MAC_KINDS",
     "PRESET_DIR",
     "Cost",

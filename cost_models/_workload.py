@@ -36,6 +36,12 @@ class LayerKind(enum.IntEnum):
     """Inference-time batch normalisation: a per-channel affine transform."""
     MAX_POOL = 6
     """Max pooling over an ``r x s`` window (no weights; compares, not a linear map)."""
+    MATMUL = 7
+    """Product of two activations (attention scores, attention-weighted values): per sample,
+    ``groups`` independent ``(p x c) @ (c x k)`` products; no weights."""
+    COPY = 8
+    """Data movement with no arithmetic (concatenation, padding, a layout change that
+    materialises a tensor): reads ``input_elems`` and writes ``output_elems``."""
 
 
 class SparsityPattern(enum.IntEnum):
@@ -78,7 +84,11 @@ class NumberFormat(enum.IntEnum):
 
 
 MAC_KINDS = (LayerKind.CONV, LayerKind.DEPTHWISE_CONV, LayerKind.LINEAR)
-"""Kinds whose work is multiply-accumulates on a weight tensor."""
+"""Kinds whose work is multiply-accumulates on a weight tensor (the prunable layers)."""
+
+GEMM_KINDS = (LayerKind.CONV, LayerKind.LINEAR, LayerKind.MATMUL)
+"""Kinds a GEMM engine runs: dense convolutions (as implicit GEMM), linear layers and
+activation-activation products."""
 
 _BUILT_COLUMNS = ("n", "c", "h", "w", "k", "r", "s", "p", "q", "stride", "groups",
                   "macs", "ops", "weights", "params", "input_elems", "output_elems")
@@ -340,13 +350,45 @@ class WorkloadBuilder:
         )
         return p, q
 
-    def linear(self, name: str, *, c: int, k: int, bias: bool = True) -> None:
-        """Add a fully connected layer with ``c`` inputs and ``k`` outputs."""
+    def linear(self, name: str, *, c: int, k: int, bias: bool = True, rows: int = 1) -> None:
+        """Add a fully connected layer with ``c`` inputs and ``k`` outputs.
+
+        ``rows`` is how many vectors of one sample it maps (the tokens of a transformer):
+        the GEMM is ``(n * rows) x c`` by ``c x k``, stored as ``h = p = rows``, ``w = q = 1``.
+        """
+        n = self.batch_size
+        if rows < 1:
+            raise ValueError(f"layer {name!r}: rows must be >= 1, got {rows}")
+        self._add(
+            name, LayerKind.LINEAR, c=c, h=rows, w=1, k=k, r=1, s=1, p=rows, q=1, stride=1, groups=1,
+            macs=n * rows * c * k, ops=n * rows * k if bias else 0, weights=c * k,
+            params=c * k + (k if bias else 0), input_elems=n * rows * c, output_elems=n * rows * k,
+        )
+
+    def matmul(self, name: str, *, m: int, c: int, k: int, groups: int = 1) -> None:
+        """Add ``groups`` products of two activations per sample, each ``(m x c) @ (c x k)``.
+
+        Stored as ``h = p = m`` (rows), ``c`` (the reduced dimension), ``k`` (columns) and
+        ``groups`` (heads); both operands are inputs, so ``weights == 0``.
+        """
+        if min(m, c, k, groups) < 1:
+            raise ValueError(f"layer {name!r}: matmul dimensions must be >= 1, got m={m}, c={c}, k={k}, "
+                             f"groups={groups}")
         n = self.batch_size
         self._add(
-            name, LayerKind.LINEAR, c=c, h=1, w=1, k=k, r=1, s=1, p=1, q=1, stride=1, groups=1,
-            macs=n * c * k, ops=n * k if bias else 0, weights=c * k, params=c * k + (k if bias else 0),
-            input_elems=n * c, output_elems=n * k,
+            name, LayerKind.MATMUL, c=c, h=m, w=1, k=k, r=1, s=1, p=m, q=1, stride=1, groups=groups,
+            macs=n * groups * m * c * k, ops=0, weights=0, params=0,
+            input_elems=n * groups * (m * c + c * k), output_elems=n * groups * m * k,
+        )
+
+    def copy(self, name: str, *, c: int, h: int, w: int) -> None:
+        """Add a data-movement kernel that writes a ``c x h x w`` tensor per sample (a
+        concatenation, padding or layout change): it reads and writes that many elements."""
+        n = self.batch_size
+        elems = n * c * h * w
+        self._add(
+            name, LayerKind.COPY, c=c, h=h, w=w, k=c, r=1, s=1, p=h, q=w, stride=1, groups=c,
+            macs=0, ops=0, weights=0, params=0, input_elems=elems, output_elems=elems,
         )
 
     def pool(

@@ -148,3 +148,20 @@ def test_cost_refuses_unknown_bounds_and_ragged_columns():
         make_cost(wl, np.ones(len(wl)), ["fast"] * len(wl))
     with pytest.raises(ValueError, match="has 1 rows"):
         make_cost(wl, np.ones(1), ["compute"] * len(wl))
+
+
+def test_transformer_rows_count_every_token_and_head():
+    b = WorkloadBuilder(batch_size=2)
+    b.linear("qkv", c=64, k=192, rows=10)
+    b.matmul("scores", m=10, c=16, k=10, groups=4)
+    b.copy("cat", c=64, h=10, w=1)
+    wl = b.build()
+    assert wl.kind.tolist() == [LayerKind.LINEAR, LayerKind.MATMUL, LayerKind.COPY]
+    assert wl.macs.tolist() == [2 * 10 * 64 * 192, 2 * 4 * 10 * 16 * 10, 0]
+    assert wl.weights.tolist() == [64 * 192, 0, 0]
+    assert wl.input_elems.tolist() == [2 * 10 * 64, 2 * 4 * (10 * 16 + 16 * 10), 2 * 64 * 10]
+    assert wl.output_elems.tolist() == [2 * 10 * 192, 2 * 4 * 10 * 10, 2 * 64 * 10]
+    with pytest.raises(ValueError, match="rows"):
+        b.linear("bad", c=4, k=4, rows=0)
+    with pytest.raises(ValueError, match="matmul"):
+        b.matmul("bad", m=0, c=4, k=4)
