@@ -316,22 +316,24 @@ class SparseEngineModel(CostModel):
         k_red = np.where(sum_mv, inputs * workload.c, k_red)
         n_out = np.where(sum_mv, workload.c, n_out)
         d = np.where(sum_mv, 1.0 / workload.c, np.where(pool_mv, 1.0, workload.weight_density))
+        d_walked = _walked_density(workload, d, constant_weights)
         # The matrix-vector terms are computed on the layers that run on the PEs only (in a
         # search space most layers are elementwise); other rows stay 0 (1 for the divisors)
         # and are masked below.
         rows = np.flatnonzero(is_mv)
-        sub = _matrix_vector(groups[rows], m[rows], k_red[rows], n_out[rows], d[rows],
+        sub = _matrix_vector(groups[rows], m[rows], k_red[rows], n_out[rows], d[rows], d_walked[rows],
                              workload.act_density[rows], hw)
         mv = {}
         for name, values in sub.items():
             mv[name] = np.ones(len(workload)) if name in ("passes", "p_used") else np.zeros(len(workload))
             mv[name][rows] = values
         busiest, passes, col_entries, active = mv["busiest"], mv["passes"], mv["col_entries"], mv["active"]
+        walked_col_entries = mv["walked_col_entries"]
         n_busy, p_used = mv["n_busy"], mv["p_used"]
         cycles = np.where(is_mv, mv["cycles"], np.ceil(workload.output_elems / pes))
         compute_s = cycles / (hw.clock_mhz * 1e6)
 
-        entries_walked = active * col_entries
+        entries_walked = active * walked_col_entries
         entry_bits = hw.relative_index_bits + hw.weight_index_bits
         spmat_bytes = groups * k_red * col_entries * entry_bits / 8.0
         pointer_bytes = (groups * k_red * n_busy + p_used) * hw.pointer_bits / 8.0
@@ -367,7 +369,7 @@ class SparseEngineModel(CostModel):
         }
 
         nan = np.where(supported, 1.0, np.nan)
-        useful = groups * m * k_red * n_out * d * workload.act_density
+        useful = groups * m * k_red * n_out * d_walked * workload.act_density
         bound = _BOUND_LABELS[np.where(supported, np.where(compute_s >= memory_s, 0, 1), 2)]
         return Cost(
             hardware=hw.name,
@@ -392,9 +394,26 @@ class SparseEngineModel(CostModel):
         )
 
 
+def _walked_density(workload: Workload, density: np.ndarray, constant_weights: np.ndarray) -> np.ndarray:
+    """Weight density of the columns that non-zero activations select (module docstring, joint density).
+
+    ``joint_density / act_density`` where the joint density was measured, else ``density`` (the
+    non-zeros of weights and activations independent); lowered layers keep their constant matrix.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        conditional = workload.joint_density / workload.act_density
+    measured = ~np.isnan(conditional) & ~constant_weights
+    return np.where(measured, np.minimum(conditional, 1.0), density)
+
+
 def _matrix_vector(groups: np.ndarray, m: np.ndarray, k_red: np.ndarray, n_out: np.ndarray,
-                   density: np.ndarray, act_density: np.ndarray, hw: SparseEngineConfig) -> dict[str, np.ndarray]:
-    """Busiest-PE load, output passes, cycles and CSC entries per column of matrix-vector layers."""
+                   density: np.ndarray, walked_density: np.ndarray, act_density: np.ndarray,
+                   hw: SparseEngineConfig) -> dict[str, np.ndarray]:
+    """Busiest-PE load, output passes, cycles and CSC entries per column of matrix-vector layers.
+
+    ``density`` sets what is stored (every column), ``walked_density`` what the broadcast
+    activations walk (the columns they select).
+    """
     pes = hw.n_pes
     n_busy = np.minimum(n_out, pes)
     p_used = np.minimum(pes, groups * n_out)
@@ -403,8 +422,8 @@ def _matrix_vector(groups: np.ndarray, m: np.ndarray, k_red: np.ndarray, n_out: 
     rows_hi = np.ceil(n_out / n_busy)
     count_hi = n_out - n_busy * (rows_hi - 1.0)
     busiest = np.maximum(
-        _group_load(rows_hi, count_hi * p_used / n_busy, per_pe, density, hw),
-        _group_load(rows_hi - 1.0, (n_busy - count_hi) * p_used / n_busy, per_pe, density, hw),
+        _group_load(rows_hi, count_hi * p_used / n_busy, per_pe, walked_density, hw),
+        _group_load(rows_hi - 1.0, (n_busy - count_hi) * p_used / n_busy, per_pe, walked_density, hw),
     )
     passes = np.ceil(rows_hi / hw.activation_entries_per_pe)
     scan = m * groups * k_red / pes * passes
@@ -412,11 +431,18 @@ def _matrix_vector(groups: np.ndarray, m: np.ndarray, k_red: np.ndarray, n_out: 
         "busiest": busiest,
         "passes": passes,
         "cycles": np.maximum.reduce([busiest, active * passes, scan]),
-        "col_entries": n_out * density + n_busy * expected_padding(n_out / n_busy, density, hw.relative_index_bits),
+        "col_entries": _column_entries(n_out, n_busy, density, hw),
+        "walked_col_entries": _column_entries(n_out, n_busy, walked_density, hw),
         "active": active,
         "n_busy": n_busy,
         "p_used": p_used,
     }
+
+
+def _column_entries(n_out: np.ndarray, n_busy: np.ndarray, density: np.ndarray,
+                    hw: SparseEngineConfig) -> np.ndarray:
+    """Expected CSC entries (non-zeros and fillers) of one column of ``n_out`` rows over ``n_busy`` PEs."""
+    return n_out * density + n_busy * expected_padding(n_out / n_busy, density, hw.relative_index_bits)
 
 
 def _group_load(rows: np.ndarray, pes: np.ndarray, broadcasts: np.ndarray, density: np.ndarray,

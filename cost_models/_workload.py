@@ -121,6 +121,12 @@ class Workload:
         act_bits: Bits per activation element.
         act_density: Expected fraction of non-zero input activations (1.0 if unknown).
         math: :class:`NumberFormat` code of the arithmetic.
+        joint_density: Measured fraction of the dense MACs whose weight and input activation are
+            both non-zero (EIE's Table III "FLOP %"), or NaN where not measured: models then assume
+            the two independent (``weight_density * act_density``, see :attr:`mac_density`).
+            Non-zero activations may meet denser weight columns than the average (or sparser),
+            so a measured value can differ from the product. Optional (all NaN by default);
+            :meth:`with_compression` resets it wherever it changes either density.
 
     Example:
         >>> from cost_models import WorkloadBuilder
@@ -157,9 +163,12 @@ class Workload:
     act_bits: np.ndarray
     act_density: np.ndarray
     math: np.ndarray
+    joint_density: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         size = len(self.name)
+        if self.joint_density is None:
+            object.__setattr__(self, "joint_density", np.full(size, np.nan))
         for field in dataclasses.fields(self):
             column = getattr(self, field.name)
             if column.ndim != 1 or len(column) != size:
@@ -176,6 +185,14 @@ class Workload:
             raise ValueError("act_density must lie in [0, 1]")
         if np.any(self.weight_bits < 1) or np.any(self.act_bits < 1):
             raise ValueError("weight_bits and act_bits must be at least 1")
+        joint = self.joint_density
+        known = ~np.isnan(joint)
+        # Frechet bounds: P(w and a) lies between max(0, P(w) + P(a) - 1) and min(P(w), P(a)).
+        low = np.maximum(self.weight_density + self.act_density - 1.0, 0.0)
+        high = np.minimum(self.weight_density, self.act_density)
+        if np.any(known & ((joint < low - 1e-9) | (joint > high + 1e-9))):
+            raise ValueError("joint_density must lie between max(0, weight_density + act_density - 1) and "
+                             "min(weight_density, act_density) (or be NaN: not measured)")
 
     def __len__(self) -> int:
         return len(self.name)
@@ -204,6 +221,12 @@ class Workload:
     def effective_macs(self) -> np.ndarray:
         """MACs left after skipping zero weights (``macs * weight_density``)."""
         return self.macs * self.weight_density
+
+    @property
+    def mac_density(self) -> np.ndarray:
+        """Fraction of the dense MACs with both operands non-zero: :attr:`joint_density` where
+        measured, else ``weight_density * act_density`` (independence)."""
+        return np.where(np.isnan(self.joint_density), self.weight_density * self.act_density, self.joint_density)
 
     def per_network(self, values: np.ndarray) -> np.ndarray:
         """Sum a per-layer column over the layers of each network.
@@ -263,7 +286,30 @@ class Workload:
             column = getattr(self, field).copy()
             column[where] = np.broadcast_to(np.asarray(value), column.shape)[where]
             changes[field] = column
+        # A measured joint density belongs to the densities it was measured at.
+        changed = np.zeros(len(self), dtype=bool)
+        for field in ("weight_density", "act_density"):
+            if field in changes:
+                changed |= changes[field] != getattr(self, field)
+        if changed.any():
+            changes["joint_density"] = np.where(changed, np.nan, self.joint_density)
         return dataclasses.replace(self, **changes)
+
+    def with_joint_density(self, joint_density: float | np.ndarray, layers: np.ndarray | None = None) -> Workload:
+        """Return a copy with a measured :attr:`joint_density` (NaN: not measured) on ``layers``.
+
+        Example:
+            >>> from cost_models import WorkloadBuilder
+            >>> b = WorkloadBuilder(batch_size=1)
+            >>> b.linear("fc", c=8, k=8)
+            >>> wl = b.build().with_compression(weight_density=0.04, act_density=0.183)
+            >>> round(float(wl.with_joint_density(0.01).mac_density[0]), 4), round(float(wl.mac_density[0]), 5)
+            (0.01, 0.00732)
+        """
+        mask = np.ones(len(self), dtype=bool) if layers is None else np.asarray(layers, dtype=bool)
+        column = self.joint_density.copy()
+        column[mask] = np.broadcast_to(np.asarray(joint_density, dtype=np.float64), column.shape)[mask]
+        return dataclasses.replace(self, joint_density=column)
 
     @classmethod
     def concat(cls, workloads: Sequence[Workload]) -> Workload:
@@ -460,4 +506,5 @@ def _from_rows(rows: Iterable[dict[str, object]]) -> Workload:
     data["act_density"] = np.ones(size)
     data["pattern"] = np.full(size, SparsityPattern.DENSE, dtype=np.int8)
     data["math"] = np.full(size, NumberFormat.FP32, dtype=np.int8)
+    data["joint_density"] = np.full(size, np.nan)
     return Workload(**data)

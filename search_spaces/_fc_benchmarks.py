@@ -47,6 +47,12 @@ class _EIELayer:
     outputs: int
     weight_density: float
     activation_density: float
+    joint_density: float
+
+
+_PRINTED_PERCENT = 0.01
+"""How far a printed FLOP % may sit outside the bounds the other two densities allow (its own
+rounding to a whole percent plus that of the weight %), as a fraction."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +72,9 @@ def eie_benchmark_layers(batch_size: int = 1) -> dict[str, Workload]:
     vector, built as a linear layer without bias (the benchmark is the weight matrix) and
     compressed as in the paper: weight density from Table III with an
     :attr:`~cost_models.SparsityPattern.UNSTRUCTURED` pattern, 4-bit weights (indices into 16
-    shared values), 16-bit fixed-point activations, and Table III's input-activation
-    density. ``math`` keeps the builder's default.
+    shared values), 16-bit fixed-point activations, Table III's input-activation
+    density, and its FLOP % as the measured joint density (clipped into the bounds the two
+    densities allow, which only NT-LSTM's rounding needs). ``math`` keeps the builder's default.
 
     Args:
         batch_size: Input vectors per pass (EIE's Table IV times are for 1).
@@ -79,6 +86,8 @@ def eie_benchmark_layers(batch_size: int = 1) -> dict[str, Workload]:
         >>> layer = eie_benchmark_layers()["Alex-6"]
         >>> int(layer.macs[0]), float(layer.weight_density[0]), float(layer.act_density[0])
         (37748736, 0.09, 0.351)
+        >>> float(eie_benchmark_layers()["VGG-6"].joint_density[0])
+        0.01
     """
     return dict(_eie_workloads(int(batch_size)))
 
@@ -131,7 +140,7 @@ def _eie_workloads(batch_size: int) -> tuple[tuple[str, Workload], ...]:
             weight_bits=tables.eie_weight_bits,
             act_bits=tables.eie_activation_bits,
             act_density=layer.activation_density,
-        )))
+        ).with_joint_density(layer.joint_density)))
     return tuple(layers)
 
 
@@ -145,14 +154,9 @@ def _parse(data: Mapping[str, Any]) -> _Tables:
     """Validate the data file's tables; every error names the file, the key and the value."""
     eie = _table(data, "eie_layers", {"source", "weight_bits", "activation_bits", "layers"})
     layers = {
-        name: _EIELayer(
-            inputs=_integer(row, f"eie_layers.layers.{name}", "inputs"),
-            outputs=_integer(row, f"eie_layers.layers.{name}", "outputs"),
-            weight_density=_fraction(row, f"eie_layers.layers.{name}", "weight_percent"),
-            activation_density=_fraction(row, f"eie_layers.layers.{name}", "activation_percent"),
-        )
+        name: _eie_layer(row, f"eie_layers.layers.{name}")
         for name, row in _rows(eie, "eie_layers", {"inputs", "outputs", "weight_percent", "activation_percent",
-                                                   "description"}).items()
+                                                   "flop_percent", "description"}).items()
     }
     latency = _table(data, "eie_latency", {"source", "actual_us", "theoretical_us"})
     actual = _latencies(latency, "actual_us", layers)
@@ -181,6 +185,20 @@ def _parse(data: Mapping[str, Any]) -> _Tables:
         eie_theoretical_us=theoretical,
         deep_compression_alexnet=compression,
     )
+
+
+def _eie_layer(row: Mapping[str, Any], path: str) -> _EIELayer:
+    weight = _fraction(row, path, "weight_percent")
+    activation = _fraction(row, path, "activation_percent")
+    flop = _fraction(row, path, "flop_percent")
+    # Printed percentages: a FLOP % a rounding away from the bounds of the other two is clipped.
+    low, high = max(weight + activation - 1.0, 0.0), min(weight, activation)
+    if not low - _PRINTED_PERCENT <= flop <= high + _PRINTED_PERCENT:
+        raise ValueError(f"{_DATA_FILE}: {path}.flop_percent is {row['flop_percent']!r}; with weight_percent "
+                         f"{row['weight_percent']!r} and activation_percent {row['activation_percent']!r} it must "
+                         f"lie in [{100 * low:g}, {100 * high:g}] (one point of rounding allowed)")
+    return _EIELayer(inputs=_integer(row, path, "inputs"), outputs=_integer(row, path, "outputs"),
+                     weight_density=weight, activation_density=activation, joint_density=min(max(flop, low), high))
 
 
 def _table(data: Mapping[str, Any], path: str, keys: set[str]) -> Mapping[str, Any]:
