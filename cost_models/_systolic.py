@@ -25,30 +25,59 @@ stationary tile. Loading a stationary tile takes ``rows`` cycles (it is shifted 
 cycle), and an operand entering the array reaches the last PE ``rows + cols - 2`` cycles later
 (the skew fill/drain).
 
-Without double buffering (SCALE-Sim's analytical model) a tile can only be replaced once the
-previous one has drained, so every (fold, chunk) pays its preload and its fill/drain::
+Each overlap is a preset key, so what is hidden is stated per chip. With ``n = passes * folds *
+chunks`` tiles, each streaming ``t = T/chunks`` rows:
 
-    cycles = passes * folds * (T + chunks * (2*rows + cols - 2))
+- ``weight_load_overlap = false``, ``fill_drain_overlap = false`` (SCALE-Sim's analytical model):
+  a tile can only be replaced once the previous one has drained, so every tile pays its preload
+  and its fill/drain::
 
-which is SCALE-Sim's ``2*S_R + S_C + T - 2`` per fold.
+      cycles = passes * folds * (T + chunks * (2*rows + cols - 2))
 
-With a double-buffered stationary operand (``stationary_double_buffer``; TPU v1: "The matrix
-unit holds one 64 KiB tile of weights plus one for double-buffering (to hide the 256 cycles it
-takes to shift a tile in)" and the weight FIFO is four tiles deep, Jouppi et al., ISCA 2017,
-Sec. 2) the next tile is shifted in while the current one computes, and its operands enter the
-array right behind the current tile's: the skew of tile ``i+1`` overlaps the drain of tile ``i``.
-Consecutive tiles of a layer are independent (partial sums of the reduction folds meet in the
-accumulators, not in the array), so the array drains only at the end of the layer, where the next
-layer depends on its outputs. Of ``n = passes * folds * chunks`` tiles, each but the last holds
-the array for its stream ``t = T/chunks``, or for the ``rows`` cycles of the next preload when its
-stream is shorter; the first preload, the last stream and one fill/drain show once::
+  which is SCALE-Sim's ``2*S_R + S_C + T - 2`` per fold (SCALE-Sim reports one cycle less per
+  layer: it counts the index of the last cycle; ``tests/data/scalesim_ws_cycles.csv`` holds the
+  simulator's own cycles for AlexNet, ResNet-18 and MobileNetV2 layers).
+- ``weight_load_overlap = true`` (a second, double-buffered set of stationary registers: TPU v1's
+  "one 64 KiB tile of weights plus one for double-buffering (to hide the 256 cycles it takes to
+  shift a tile in)", Jouppi et al., ISCA 2017, Sec. 2; Gemmini's two weight registers per PE): the
+  next tile shifts in while the current one streams and drains; only the first preload shows, and a
+  tile whose stream and drain are shorter than a preload waits for it::
 
-    cycles = (n - 1) * max(t, rows) + t + rows + (rows + cols - 2)
+      cycles = rows + (n - 1) * max(t + rows + cols - 2, rows) + t + rows + cols - 2
 
-(a single tile still takes SCALE-Sim's ``2*rows + cols + T - 2``, and it is never more than the
-cycles without double buffering). Under-utilisation follows:
-``utilization = MACs / (cycles * rows * cols)``. For output-stationary the stationary operand
-is the output tile, whose double-buffered registers drain while the next tile accumulates.
+- ``fill_drain_overlap = true`` as well (TPU v1, Sec. 2: new weights "take effect with the
+  advancing wave alongside the first data of a new block"): the next tile's operands enter the
+  array right behind the current tile's, so the skew of tile ``i+1`` overlaps the drain of tile
+  ``i``. Consecutive tiles of a layer are independent (partial sums of the reduction folds meet
+  in the accumulators, not in the array), so the array drains only at the end of the layer, where
+  the next layer depends on its outputs::
+
+      cycles = (n - 1) * max(t, rows) + t + rows + (rows + cols - 2)
+
+  It needs ``weight_load_overlap`` (the preset loader says so). A single tile takes SCALE-Sim's
+  ``2*rows + cols + T - 2`` under every setting, and each overlap only removes cycles.
+
+For output-stationary the stationary operand is the output tile, whose double-buffered registers
+drain while the next tile accumulates. Under-utilisation follows:
+``utilization = MACs / (cycles * rows * cols)``.
+
+Ports: the array reads its stationary tiles through a weight port, its streamed operand through
+an input port and writes its outputs through an output port (SCALE-Sim's filter, ifmap and ofmap
+SRAMs), each ``*_bytes_per_cycle`` wide in the preset (0: as wide as the array needs). A port
+narrower than the traffic needs stretches the layer to ``ceil(bytes / width)`` cycles
+(``port_cycles`` in the breakdown; the layer's time is the larger of that and the array's cycles).
+
+Partial sums of the reduction folds (weight- and input-stationary) are read and written once per
+fold and output in the accumulators; ``partial_sum_path`` says whether those are an SRAM
+(``"accumulator_sram"``, priced at SRAM energy of ``accumulator_bytes``) or register files
+(``"register"``, at register-file energy); their capacity sets the chunks either way.
+
+Activation-activation products (:attr:`LayerKind.MATMUL`, attention's ``QK^T`` and ``AV``) run as
+GEMMs whose stationary operand is the second activation: ``N*groups`` products, none sharing a
+stationary tile (each sample brings its own), loaded each time at the activation width, read from
+and spilled with the activations (it has no weight bytes). A linear layer over ``rows`` tokens is
+a GEMM of ``M = N*rows``. :attr:`LayerKind.COPY` (pure data movement) runs on the vector unit like
+the other weight-free layers: it reads and writes its elements once, no arithmetic energy.
 
 Operand widths: a layer's integer operands run on the narrowest supported MAC width
 that holds both; wider operands take ``ceil(w/b_max) * ceil(a/b_max)`` passes when
@@ -61,15 +90,19 @@ not speed it up.
 
 Off-chip traffic: weights come from DRAM at least once per layer. Activations stay on
 chip while a layer's input and output fit the activation (then unified) buffer; otherwise
-they stream from DRAM. Re-fetch factors per dataflow (``fit``: the operand fits its buffer):
+the layer spills (``dram_activation_bytes`` in the breakdown, beside ``dram_weight_bytes``).
+Re-fetch factors per dataflow (``fit``: the operand fits its buffer):
 
 - weight-stationary: weights ``x chunks`` unless they fit, inputs ``x ceil(N_out/cols)``;
 - output-stationary: weights ``x ceil(M/rows)`` unless they fit, inputs ``x ceil(N_out/cols)``;
 - input-stationary: weights ``x ceil(M/cols)`` unless they fit, inputs ``x chunks``.
 
-When activations spill, the other loop order is also costed (``M`` cut into
-``ceil((in + out) / buffer)`` pieces that fit, activations read once, weights re-read per
-piece) and the one with fewer DRAM bytes is taken.
+A spilling layer takes the cheapest of four ways: the input re-fetched per sweep and the
+output written once; ``M`` cut into ``ceil((in + out) / buffer)`` pieces that fit
+(activations read once, weights re-read per piece); the input kept on chip (when it fits alone)
+and the output written out once; the output kept on chip and the input re-fetched. A layer that
+fits pays nothing, and no option costs more with a bigger buffer, so DRAM bytes, energy and
+latency never rise with buffer size.
 
 Latency is the roofline of the two: ``max(cycles / f, DRAM bytes / bandwidth)``, with the
 bound named. Weight-free layers (pool, elementwise, norm) run on a vector unit of
@@ -95,12 +128,16 @@ import numpy as np
 from cost_models._cost import Cost, CostModel, HardwareConfig
 from cost_models._spec_fields import SpecFields
 from cost_models._technology import FLOAT_FORMATS, Technology, technology
-from cost_models._workload import MAC_KINDS, NumberFormat, Workload
+from cost_models._workload import MAC_KINDS, LayerKind, NumberFormat, Workload
 
 _BOUND_LABELS = np.array(["compute", "memory", "unsupported"])
 """``layer_bound`` labels, indexed by a per-layer code (a take is faster than nested string ``where``)."""
 
 DATAFLOWS = ("weight_stationary", "output_stationary", "input_stationary")
+PARTIAL_SUM_PATHS = ("accumulator_sram", "register")
+
+_ARRAY_KINDS = (*MAC_KINDS, LayerKind.MATMUL)
+"""Kinds the array runs as GEMMs: convolutions, linear layers and activation-activation products."""
 
 _STORAGE_BITS = {NumberFormat.FP32: 32, NumberFormat.TF32: 32, NumberFormat.FP16: 16,
                  NumberFormat.BF16: 16, NumberFormat.FP8: 8}
@@ -128,7 +165,21 @@ class SystolicConfig(HardwareConfig):
         accumulator_bytes: Partial-sum storage below the array.
         offchip_bandwidth_gb_s: DRAM bandwidth, in GB/s (1e9 bytes/s).
         vector_lanes: Elements per cycle of the vector unit for weight-free layers (0: none).
-        stationary_double_buffer: Preload the next stationary tile while the current runs.
+        weight_load_overlap: Shift the next stationary tile in while the current one computes
+            (a second, double-buffered set of stationary registers; TPU v1's weight FIFO).
+        fill_drain_overlap: Start the next tile's stream right behind the current one's, so the
+            array fills and drains once per layer rather than once per tile (needs
+            ``weight_load_overlap``: the new tile must already sit in the second registers).
+        weight_read_bytes_per_cycle: Read port from the weight store into the array, in bytes per
+            cycle (0: as wide as the array needs).
+        input_read_bytes_per_cycle: Read port from the activation store into the array (0: as wide
+            as needed).
+        output_write_bytes_per_cycle: Write port from the array (or accumulators) back to the
+            activation store (0: as wide as needed).
+        partial_sum_path: Where partial sums of the reduction folds accumulate:
+            ``"accumulator_sram"`` (an SRAM of ``accumulator_bytes`` below the array, read and
+            written per update at SRAM energy) or ``"register"`` (register files of that size,
+            at register-file energy).
         process_node_nm: Process node, in nm (scales energy and area).
 
     Example:
@@ -155,7 +206,12 @@ class SystolicConfig(HardwareConfig):
     accumulator_bytes: int
     offchip_bandwidth_gb_s: float
     vector_lanes: int
-    stationary_double_buffer: bool
+    weight_load_overlap: bool
+    fill_drain_overlap: bool
+    weight_read_bytes_per_cycle: float
+    input_read_bytes_per_cycle: float
+    output_write_bytes_per_cycle: float
+    partial_sum_path: str
     process_node_nm: float
 
     @property
@@ -179,6 +235,9 @@ class SystolicConfig(HardwareConfig):
 
     @classmethod
     def from_mapping(cls, data: dict, *, origin: str) -> SystolicConfig:
+        if "stationary_double_buffer" in data:
+            SpecFields({}, origin=origin, allowed=()).fail(
+                "stationary_double_buffer", "was split in two; set weight_load_overlap and fill_drain_overlap instead")
         fields = SpecFields(data, origin=origin, allowed=[f.name for f in dataclasses.fields(cls)])
         accumulator_bits = fields.integer("accumulator_bits", maximum=64, default=32)
         config = cls(
@@ -198,9 +257,17 @@ class SystolicConfig(HardwareConfig):
             accumulator_bytes=fields.integer("accumulator_bytes"),
             offchip_bandwidth_gb_s=fields.number("offchip_bandwidth_gb_s"),
             vector_lanes=fields.integer("vector_lanes", minimum=0),
-            stationary_double_buffer=fields.boolean("stationary_double_buffer", default=True),
+            weight_load_overlap=fields.boolean("weight_load_overlap"),
+            fill_drain_overlap=fields.boolean("fill_drain_overlap"),
+            weight_read_bytes_per_cycle=fields.number("weight_read_bytes_per_cycle", positive=False, default=0.0),
+            input_read_bytes_per_cycle=fields.number("input_read_bytes_per_cycle", positive=False, default=0.0),
+            output_write_bytes_per_cycle=fields.number("output_write_bytes_per_cycle", positive=False, default=0.0),
+            partial_sum_path=fields.choice("partial_sum_path", PARTIAL_SUM_PATHS, default="accumulator_sram"),
             process_node_nm=fields.process_node(),
         )
+        if config.fill_drain_overlap and not config.weight_load_overlap:
+            fields.fail("fill_drain_overlap", "is true while weight_load_overlap is false; a tile can only "
+                        "follow the previous one without a drain when its weights were loaded meanwhile")
         if config.accumulator_bytes * 8 < config.cols * accumulator_bits:
             fields.fail("accumulator_bytes", f"is {config.accumulator_bytes}; it must hold at least one "
                         f"row of {config.cols} partial sums of {accumulator_bits} bits")
@@ -222,13 +289,15 @@ class _Widths:
 def _executed_widths(workload: Workload, hw: SystolicConfig) -> _Widths:
     native = np.asarray(hw.operand_bits)
     widest = native[-1]
-    want = np.maximum(workload.weight_bits, workload.act_bits)
+    # Both operands of an activation-activation product are activations.
+    stationary_bits = np.where(workload.kind == LayerKind.MATMUL, workload.act_bits, workload.weight_bits)
+    want = np.maximum(stationary_bits, workload.act_bits)
     index = np.searchsorted(native, want)
     fits = index < len(native)
     mac_bits = np.where(fits, native[np.minimum(index, len(native) - 1)], widest)
-    passes = np.where(fits, 1, np.ceil(workload.weight_bits / widest) * np.ceil(workload.act_bits / widest))
+    passes = np.where(fits, 1, np.ceil(stationary_bits / widest) * np.ceil(workload.act_bits / widest))
     # Wider-than-native operands are split into native-width slices, each stored at that width.
-    weight_bits = np.ceil(workload.weight_bits / mac_bits) * mac_bits
+    weight_bits = np.ceil(stationary_bits / mac_bits) * mac_bits
     act_bits = np.ceil(workload.act_bits / mac_bits) * mac_bits
     supported = fits | hw.multipass
 
@@ -250,13 +319,19 @@ def _executed_widths(workload: Workload, hw: SystolicConfig) -> _Widths:
 def gemm_dims(workload: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The im2col GEMM of each layer: ``(G, M, K_red, N_out)`` with ``MACs = G*M*K_red*N_out``.
 
-    Weight-free layers get the shape of their element count (unused by the MAC path).
+    A convolution or linear layer is ``G = groups`` GEMMs of ``M = N*P*Q`` rows (a linear layer
+    over ``rows`` tokens has ``P = rows``, ``Q = 1``). A :attr:`LayerKind.MATMUL` is ``G = N*groups``
+    products of ``M = P*Q`` rows, ``K_red = C`` and ``N_out = K``: its second operand is an
+    activation of each sample, so no two samples share it. Weight-free layers get the shape of
+    their element count (unused by the MAC path).
     """
+    matmul = workload.kind == LayerKind.MATMUL
     groups = workload.groups.astype(np.float64)
-    m = (workload.n * workload.p * workload.q).astype(np.float64)
-    k_red = workload.c / groups * workload.r * workload.s
-    n_out = workload.k / groups
-    return groups, m, k_red, n_out
+    pixels = (workload.p * workload.q).astype(np.float64)
+    m = np.where(matmul, pixels, workload.n * pixels)
+    k_red = np.where(matmul, workload.c, workload.c / groups * workload.r * workload.s)
+    n_out = np.where(matmul, workload.k, workload.k / groups)
+    return np.where(matmul, workload.n * groups, groups), m, k_red, n_out
 
 
 class SystolicArrayModel(CostModel):
@@ -279,32 +354,48 @@ class SystolicArrayModel(CostModel):
         hw = hardware
         tech = technology(hw.process_node_nm)
         widths = _executed_widths(workload, hw)
-        is_mac = np.isin(workload.kind, MAC_KINDS)
+        is_mac = np.isin(workload.kind, _ARRAY_KINDS)
         supported = widths.supported & (is_mac | (hw.vector_lanes > 0))
 
-        # The GEMM mapping is computed on the MAC layers only (in a search space most layers are
+        # The GEMM mapping is computed on the array layers only (in a search space most layers are
         # weight-free); the other rows get 0 (re-fetch factors 1) and are masked below.
         rows = np.flatnonzero(is_mac)
         mac = {}
         for name, values in _map_gemm(*(dim[rows] for dim in gemm_dims(workload)), widths.passes[rows], hw).items():
             mac[name] = np.ones(len(workload)) if name.endswith("refetch") else np.zeros(len(workload))
             mac[name][rows] = values
-        dram_weight, dram_act = _dram_traffic(workload, hw, widths, mac, is_mac)
+        # The stationary operand: the weights, or for an activation-activation product the second
+        # activation (each sample's own, ``N*groups*C*K`` elements at the activation width).
+        matmul = workload.kind == LayerKind.MATMUL
+        stationary_elems = np.where(matmul, workload.n * workload.groups * workload.c * workload.k, workload.weights)
+        dram_weight, dram_act = _dram_traffic(workload, hw, widths, mac, is_mac, stationary_elems * matmul)
         dram_bytes = dram_weight + dram_act
         output_bytes = workload.output_elems * widths.act_bits / 8.0
 
+        # What the array reads and writes through its three ports (SCALE-Sim's filter, ifmap and
+        # ofmap SRAMs): the stationary tiles as loaded, the streamed operand per sweep, the outputs.
+        stationary_bytes = np.where(is_mac, stationary_elems * mac["weight_stream"] * widths.weight_bits / 8.0, 0.0)
+        input_port_bytes = np.where(is_mac, mac["input_stream"] * widths.act_bits / 8.0,
+                                    workload.input_elems * widths.act_bits / 8.0)
         lanes = max(hw.vector_lanes, 1)
         vector_cycles = np.ceil(np.maximum(workload.ops, workload.output_elems) / lanes)
-        cycles = np.where(is_mac, mac["cycles"], vector_cycles)
+        array_cycles = np.where(is_mac, mac["cycles"], vector_cycles)
+        port_cycles = np.zeros(len(workload))
+        for port_bytes, rate in ((stationary_bytes, hw.weight_read_bytes_per_cycle),
+                                 (input_port_bytes, hw.input_read_bytes_per_cycle),
+                                 (output_bytes, hw.output_write_bytes_per_cycle)):
+            if rate > 0:
+                port_cycles = np.maximum(port_cycles, np.ceil(port_bytes / rate))
+        cycles = np.maximum(array_cycles, port_cycles)
         compute_s = cycles / (hw.clock_mhz * 1e6)
         memory_s = dram_bytes / (hw.offchip_bandwidth_gb_s * 1e9)
 
         # On-chip traffic: what the array reads and writes, plus every DRAM byte landing in a buffer.
-        buffer_weight_bytes = np.where(is_mac, workload.weights * mac["weight_stream"] * widths.weight_bits / 8.0,
-                                       0.0) + dram_weight
-        buffer_act_bytes = np.where(is_mac, mac["input_stream"] * widths.act_bits / 8.0,
-                                    workload.input_elems * widths.act_bits / 8.0) + output_bytes + dram_act
+        buffer_weight_bytes = np.where(matmul, 0.0, stationary_bytes) + dram_weight
+        buffer_act_bytes = input_port_bytes + np.where(matmul, stationary_bytes, 0.0) + output_bytes + dram_act
         accumulator_bytes = np.where(is_mac, mac["psum_updates"] * 2 * hw.accumulator_bits / 8.0, 0.0)
+        accumulator_pj_per_bit = tech.register_file_pj_per_bit if hw.partial_sum_path == "register" else \
+            tech.sram_pj_per_bit(hw.accumulator_bytes)
         # Per MAC a PE forwards its streamed operand and its partial sum through registers; the
         # stationary operand sits in a register that feeds the multiplier without an access.
         rf_bits = np.where(is_mac, workload.macs * widths.passes * (widths.mac_bits + hw.accumulator_bits), 0.0)
@@ -314,7 +405,7 @@ class SystolicArrayModel(CostModel):
             "register_file": rf_bits * tech.register_file_pj_per_bit,
             "buffer": 8 * (buffer_weight_bytes * tech.sram_pj_per_bit(_weight_store_bytes(hw))
                            + buffer_act_bytes * tech.sram_pj_per_bit(_act_store_bytes(hw))
-                           + accumulator_bytes * tech.sram_pj_per_bit(hw.accumulator_bytes)),
+                           + accumulator_bytes * accumulator_pj_per_bit),
             "dram": 8 * dram_bytes * tech.dram_pj_per_bit,
         }
         nan = np.where(supported, 1.0, np.nan)
@@ -330,10 +421,14 @@ class SystolicArrayModel(CostModel):
                 "compute_s": compute_s * nan,
                 "memory_s": memory_s * nan,
                 "cycles": cycles * nan,
+                "array_cycles": array_cycles * nan,
+                "port_cycles": port_cycles * nan,
                 "utilization": np.where(is_mac, workload.macs / (cycles * hw.rows * hw.cols), np.nan) * nan,
                 "passes": widths.passes * nan,
                 "macs_mapped": np.where(is_mac, mac["macs_mapped"], 0.0),
                 "dram_bytes": dram_bytes * nan,
+                "dram_weight_bytes": dram_weight * nan,
+                "dram_activation_bytes": dram_act * nan,
                 "buffer_bytes": (buffer_weight_bytes + buffer_act_bytes) * nan,
                 "accumulator_bytes": accumulator_bytes * nan,
                 "register_file_bytes": rf_bits / 8.0 * nan,
@@ -360,14 +455,14 @@ def _map_gemm(groups: np.ndarray, m: np.ndarray, k_red: np.ndarray, n_out: np.nd
         chunks = np.ceil(temporal / max(acc_entries // hw.cols, 1))
     folds = groups * folds_r * folds_c
     skew = hw.rows + hw.cols - 2
-    if hw.stationary_double_buffer:
-        # Tiles follow each other back to back: a tile holds the array for its stream, or for
-        # the ``rows`` cycles of shifting in the next stationary tile when the stream is
-        # shorter; the first preload, the last stream and one fill/drain show once per layer
-        # (module docstring).
-        tiles = passes * folds * chunks
-        stream = temporal / chunks
+    # ``tiles`` stationary tiles, each streaming ``stream`` rows; a tile takes ``rows`` cycles to
+    # shift in and ``skew`` to fill and drain (module docstring, one equation per overlap setting).
+    tiles = passes * folds * chunks
+    stream = temporal / chunks
+    if hw.fill_drain_overlap:
         cycles = (tiles - 1.0) * np.maximum(stream, hw.rows) + stream + hw.rows + skew
+    elif hw.weight_load_overlap:
+        cycles = hw.rows + (tiles - 1.0) * np.maximum(stream + skew, hw.rows) + stream + skew
     else:
         # SCALE-Sim: every (fold, chunk) loads its tile, then fills and drains the array.
         cycles = passes * folds * (temporal + chunks * (skew + hw.rows))
@@ -394,10 +489,17 @@ def _map_gemm(groups: np.ndarray, m: np.ndarray, k_red: np.ndarray, n_out: np.nd
 
 
 def _dram_traffic(workload: Workload, hw: SystolicConfig, widths: _Widths, mac: dict[str, np.ndarray],
-                  is_mac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """DRAM bytes of weights and of activations per layer, for the cheaper of two loop orders."""
+                  is_mac: np.ndarray, stationary_act_elems: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DRAM bytes of weights and of activations per layer, for the cheapest way to spill.
+
+    ``stationary_act_elems`` is the part of the input that the array holds stationary (the second
+    operand of an activation-activation product), re-fetched like weights rather than like the
+    streamed input.
+    """
     weight_bytes = workload.weights * widths.weight_bits / 8.0
     input_bytes = workload.input_elems * widths.act_bits / 8.0
+    stationary_in = stationary_act_elems * widths.act_bits / 8.0
+    streamed_in = input_bytes - stationary_in
     output_bytes = workload.output_elems * widths.act_bits / 8.0
     act_bytes = input_bytes + output_bytes
     act_capacity = hw.activation_buffer_bytes + hw.unified_buffer_bytes
@@ -406,18 +508,28 @@ def _dram_traffic(workload: Workload, hw: SystolicConfig, widths: _Widths, mac: 
     unified_left = np.where(acts_on_chip, hw.unified_buffer_bytes
                             - np.maximum(act_bytes - hw.activation_buffer_bytes, 0.0), 0.0)
     weights_on_chip = weight_bytes <= hw.weight_buffer_bytes + unified_left
-
-    # Activations that do not fit: either re-fetch the input per fold (weights read as
-    # usual) or cut M into pieces whose activations fit (weights re-read per piece).
-    m_pieces = np.ceil(act_bytes / max(act_capacity, 1))
     weight_reads = np.where(weights_on_chip, 1.0, mac["weight_refetch"])
+    refetched_in = np.where(is_mac, streamed_in * mac["input_refetch"] + stationary_in * mac["weight_refetch"],
+                            input_bytes)
+
+    # Activations that do not fit: the cheapest of (a) the input re-fetched per sweep and the output
+    # written once, (b) M cut into pieces whose activations fit (read once, weights re-read per piece),
+    # (c) the input kept on chip and the output written out once, (d) the output kept on chip and the
+    # input re-fetched per sweep. Each option only gets cheaper as the buffer grows, so their minimum
+    # never rises with buffer size.
+    m_pieces = np.ceil(act_bytes / max(act_capacity, 1))
     split_reads = np.where(weights_on_chip, 1.0, np.maximum(mac["weight_refetch"], m_pieces))
-    refetch_total = weight_bytes * weight_reads + input_bytes * mac["input_refetch"] + output_bytes
-    split = ~acts_on_chip & (weight_bytes * split_reads + act_bytes < refetch_total)
-    dram_weight = np.where(is_mac, weight_bytes * np.where(split, split_reads, weight_reads), 0.0)
-    # Weight-free layers read their input and write their output once.
-    spilled_act = np.where(is_mac & ~split, input_bytes * mac["input_refetch"] + output_bytes, act_bytes)
-    return dram_weight, np.where(acts_on_chip, 0.0, spilled_act)
+    inf = np.inf
+    options = np.stack([
+        weight_bytes * weight_reads + refetched_in + output_bytes,
+        np.where(is_mac, weight_bytes * split_reads + act_bytes, inf),
+        np.where(input_bytes <= act_capacity, weight_bytes * weight_reads + output_bytes, inf),
+        np.where(output_bytes <= act_capacity, weight_bytes * weight_reads + refetched_in, inf),
+    ])
+    best = np.argmin(options, axis=0)
+    dram_weight = np.where(is_mac, weight_bytes * np.where(best == 1, split_reads, weight_reads), 0.0)
+    spilled = np.choose(best, [refetched_in + output_bytes, act_bytes, output_bytes, refetched_in])
+    return dram_weight, np.where(acts_on_chip, 0.0, spilled)
 
 
 def _arithmetic_energy_pj(workload: Workload, widths: _Widths, is_mac: np.ndarray, hw: SystolicConfig,
