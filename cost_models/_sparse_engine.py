@@ -77,6 +77,12 @@ Operands: a layer runs only if its weights are shared into at most ``2**weight_i
 values (``weight_bits <= weight_index_bits``) and its activations fit the
 ``mac_bits``-wide fixed-point datapath; narrower activations gain nothing.
 
+Unsupported layers get NaN and a line in the breakdown's ``unsupported_reason``. EIE has no
+natural mapping for an activation-activation product (:attr:`LayerKind.MATMUL`: its "matrix" is
+a fresh activation that would have to be pruned and CSC-encoded at run time) or for pure data
+movement (:attr:`LayerKind.COPY`), so both are unsupported. A linear layer over ``rows`` tokens
+(``P = rows``) is ``N*rows`` matrix-vector products of the same stored matrix, like a batch.
+
 Weight-free layers: a 1-input elementwise layer (ReLU) and inference batch norm (an affine,
 assumed folded into the preceding layer's weights and bias) run in the PEs' write-back at
 ``N`` elements per cycle. Pooling and multi-input elementwise layers have no datapath in
@@ -308,7 +314,10 @@ class SparseEngineModel(CostModel):
         is_writeback = ((kind == LayerKind.ELEMENTWISE) & single_input) | (kind == LayerKind.NORM)
         # A lowered layer's one constant weight takes one codebook entry, whatever its weight_bits.
         fits_codebook = (workload.weight_bits <= hw.weight_index_bits) | constant_weights
-        supported = ((is_mv & fits_codebook) | is_writeback) & (workload.act_bits <= hw.mac_bits)
+        fits_datapath = workload.act_bits <= hw.mac_bits
+        supported = ((is_mv & fits_codebook) | is_writeback) & fits_datapath
+        reason = _unsupported_reason(workload, hw, is_mv | is_writeback, fits_codebook | is_writeback,
+                                     fits_datapath)
 
         groups, m, k_red, n_out = gemm_dims(workload)
         inputs = workload.input_elems / workload.output_elems
@@ -342,8 +351,11 @@ class SparseEngineModel(CostModel):
 
         act_bytes = hw.mac_bits / 8.0
         # Per PE and input vector: entries beyond the registers, and whether both overflows fit the SRAM.
-        overflow_in = np.maximum(np.ceil(workload.input_elems / workload.n / pes) - hw.activation_entries_per_pe, 0)
-        overflow_out = np.maximum(np.ceil(workload.output_elems / workload.n / pes) - hw.activation_entries_per_pe, 0)
+        # A linear layer over ``rows`` tokens is a batch of ``N*rows`` vectors; other layers keep a
+        # sample's tensor in the registers.
+        vectors = np.where(kind == LayerKind.LINEAR, m, workload.n)
+        overflow_in = np.maximum(np.ceil(workload.input_elems / vectors / pes) - hw.activation_entries_per_pe, 0)
+        overflow_out = np.maximum(np.ceil(workload.output_elems / vectors / pes) - hw.activation_entries_per_pe, 0)
         staged = overflow_in + overflow_out <= hw.activation_sram_bytes_per_pe * 8 // hw.mac_bits
         # An im2col input is read once per output position and tap (the input itself for a linear layer or a sum).
         streamed_inputs = np.where(is_mv, m * groups * k_red * passes, workload.input_elems)
@@ -388,10 +400,33 @@ class SparseEngineModel(CostModel):
                 "dram_bytes": dram_bytes * nan,
                 "buffer_bytes": (spmat_bits + pointer_bits + act_sram_bits) / 8.0 * nan,
                 "register_file_bytes": rf_bits / 8.0 * nan,
+                "unsupported_reason": reason,
             },
             area_mm2=_area_mm2(hw),
             energy_method=f"{tech.describe()}; EIE-like CSC engine, busiest-PE load (Han et al., ISCA 2016)",
         )
+
+
+def _unsupported_reason(workload: Workload, hw: SparseEngineConfig, has_path: np.ndarray,
+                        fits_codebook: np.ndarray, fits_datapath: np.ndarray) -> np.ndarray:
+    """Why each layer cannot run (``""`` where it can), for the breakdown's ``unsupported_reason``."""
+    kind = workload.kind
+    no_path = np.select(
+        [kind == LayerKind.MATMUL, kind == LayerKind.COPY, kind == LayerKind.MAX_POOL, kind == LayerKind.POOL,
+         kind == LayerKind.ELEMENTWISE, np.isin(kind, (LayerKind.CONV, LayerKind.DEPTHWISE_CONV))],
+        ["activation x activation product: EIE multiplies a stored, compressed matrix by a vector, and its "
+         "second operand would have to be pruned and encoded at run time",
+         "data movement: EIE has no path between PE activation registers other than a matrix-vector product",
+         "max pooling is not linear in its inputs, so no matrix computes it",
+         "average pooling with pool_mapping = \"unsupported\"",
+         "multi-input elementwise layer with elementwise_mapping = \"unsupported\"",
+         "convolution with conv_mapping = \"unsupported\""],
+        default="no EIE datapath for this layer kind")
+    reason = np.where(has_path, "", no_path)
+    reason = np.where(has_path & ~fits_codebook, f"weight_bits above the {hw.weight_index_bits}-bit shared-weight "
+                      "codebook index", reason)
+    return np.where(has_path & fits_codebook & ~fits_datapath, f"act_bits above the {hw.mac_bits}-bit datapath",
+                    reason).astype(object)
 
 
 def _walked_density(workload: Workload, density: np.ndarray, constant_weights: np.ndarray) -> np.ndarray:

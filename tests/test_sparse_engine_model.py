@@ -449,3 +449,29 @@ def test_a_measured_joint_density_changes_the_work_walked_not_what_is_stored(eie
     assert np.isnan(independent.with_joint_density(0.02).with_compression(act_density=0.5).joint_density[0])
     with pytest.raises(ValueError, match="joint_density must lie between"):
         independent.with_joint_density(0.05)
+
+
+def test_activation_products_and_copies_are_unsupported_with_a_reason(eie):
+    b = WorkloadBuilder(batch_size=1)
+    b.linear("fc", c=256, k=256)
+    b.matmul("qk", m=16, c=64, k=16, groups=4)
+    b.copy("cat", c=16, h=4, w=4)
+    b.pool("max", c=16, h=4, w=4, r=2, stride=2, mode="max")
+    cost = MODEL.evaluate(b.build().with_compression(**SHARED), eie)
+    assert cost.layer_bound.tolist() == ["compute", "unsupported", "unsupported", "unsupported"]
+    assert np.isnan(cost.layer_latency_s[1:]).all() and np.isnan(cost.layer_energy_j[1:]).all()
+    reason = cost.layer_detail["unsupported_reason"]
+    assert reason[0] == ""
+    assert "activation x activation" in reason[1] and "data movement" in reason[2] and "not linear" in reason[3]
+    wide = MODEL.evaluate(b.build().with_compression(weight_bits=8, act_bits=16), eie)
+    assert "codebook" in wide.layer_detail["unsupported_reason"][0]
+
+
+def test_a_linear_layer_over_tokens_is_a_batch_of_vectors(eie):
+    b = WorkloadBuilder(batch_size=2)
+    b.linear("fc", c=1024, k=512, rows=16)
+    tokens = MODEL.evaluate(b.build().with_compression(weight_density=0.1, act_density=0.5, **SHARED), eie)
+    batch = MODEL.evaluate(fc(1024, 512, 0.1, 0.5, batch=32), eie)
+    for key in ("cycles", "dram_bytes", "buffer_bytes", "entries"):
+        assert tokens.layer_detail[key][0] == batch.layer_detail[key][0], key
+    assert tokens.energy_j[0] == batch.energy_j[0]

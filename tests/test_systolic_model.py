@@ -310,3 +310,137 @@ def _toml(value):
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return repr(value)
+
+
+def _relu(elements):
+    b = WorkloadBuilder(batch_size=1)
+    b.elementwise("relu", c=elements, h=1, w=1)
+    return b.build().with_compression(**INT8)
+
+
+def test_activations_that_exceed_the_buffer_spill_and_those_that_fit_do_not():
+    edge = load_hardware("edge_systolic")  # 256 KiB scratchpad for weights and activations
+    fits = conv(1, 64, 28, 64, 3, 1, 1)  # 50 KB in, 50 KB out, 37 KB of weights
+    spills = conv(1, 64, 112, 64, 3, 1, 1)  # 803 KB in, 803 KB out
+    small, big = MODEL.evaluate(fits, edge), MODEL.evaluate(spills, edge)
+    assert small.layer_detail["dram_activation_bytes"][0] == 0
+    assert small.layer_detail["dram_weight_bytes"][0] == fits.weights[0]
+    # Neither the input nor the output fits alone: both cross DRAM, the input once per column fold.
+    assert big.layer_detail["dram_activation_bytes"][0] >= spills.input_elems[0] + spills.output_elems[0]
+    roomy = dataclasses.replace(edge, unified_buffer_bytes=4 << 20)
+    assert MODEL.evaluate(spills, roomy).layer_detail["dram_activation_bytes"][0] == 0
+    assert big.energy_by_level_j["dram"][0] > MODEL.evaluate(spills, roomy).energy_by_level_j["dram"][0]
+    # Output fits, input does not: only the input streams (re-read per sweep), the output stays.
+    tpu = load_hardware("tpu_v1")
+    half = dataclasses.replace(tpu, activation_buffer_bytes=600_000)
+    relu = _relu(500_000)
+    assert MODEL.evaluate(relu, half).layer_detail["dram_activation_bytes"][0] == 500_000
+    assert MODEL.evaluate(relu, tpu).layer_detail["dram_activation_bytes"][0] == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(layers, arrays, st.sampled_from([1.5, 2.0, 4.0, 64.0]))
+def test_dram_traffic_energy_and_latency_never_rise_with_buffer_size(wl, hw, factor):
+    base = MODEL.evaluate(wl, hw)
+    roomier = dataclasses.replace(hw, activation_buffer_bytes=int(hw.activation_buffer_bytes * factor))
+    bigger = MODEL.evaluate(wl, roomier)
+    for key in ("dram_bytes", "dram_activation_bytes", "buffer_bytes"):
+        assert bigger.layer_detail[key][0] <= base.layer_detail[key][0] * (1 + 1e-12), key
+    assert bigger.latency_s[0] <= base.latency_s[0] * (1 + 1e-12)
+    assert bigger.energy_by_level_j["dram"][0] <= base.energy_by_level_j["dram"][0] * (1 + 1e-12)
+    # Buffer bytes never rise either, so energy never rises at a fixed SRAM access energy; a bigger
+    # SRAM does cost more per access (the size rule), which is physics, not spill.
+    for level in ("mac", "register_file"):
+        assert bigger.energy_by_level_j[level][0] == base.energy_by_level_j[level][0]
+
+
+def test_a_narrow_port_stretches_the_layer_and_a_wide_one_changes_nothing(tpu):
+    wl = fc(4096, 1024, 1024)  # int8: 16 MiB of inputs swept 4 times, 4 MiB out, 1 MiB of weights
+    base = MODEL.evaluate(wl, tpu).layer_detail
+    assert base["port_cycles"][0] <= base["array_cycles"][0]  # the preset's ports match the array
+    unlimited = dataclasses.replace(tpu, weight_read_bytes_per_cycle=0, input_read_bytes_per_cycle=0,
+                                    output_write_bytes_per_cycle=0)
+    assert MODEL.evaluate(wl, unlimited).layer_detail["cycles"][0] == base["cycles"][0]
+    for key, traffic in (("input_read_bytes_per_cycle", 4096 * 1024 * 4),
+                         ("output_write_bytes_per_cycle", 4096 * 1024),
+                         ("weight_read_bytes_per_cycle", 1024 * 1024)):
+        narrow = MODEL.evaluate(wl, dataclasses.replace(tpu, **{key: 8})).layer_detail
+        assert narrow["port_cycles"][0] == traffic / 8, key
+        assert narrow["cycles"][0] == max(base["array_cycles"][0], traffic / 8), key
+
+
+def test_the_partial_sum_path_prices_accumulator_traffic_not_time(tpu):
+    wl = fc(256, 4096, 256)  # 16 reduction folds: partial sums read and written 16 times
+    sram = MODEL.evaluate(wl, tpu)
+    register = MODEL.evaluate(wl, dataclasses.replace(tpu, partial_sum_path="register"))
+    assert sram.layer_detail["accumulator_bytes"][0] == register.layer_detail["accumulator_bytes"][0] == \
+        256 * 256 * 16 * 2 * 4
+    assert register.latency_s[0] == sram.latency_s[0]
+    assert register.energy_by_level_j["buffer"][0] < sram.energy_by_level_j["buffer"][0]
+    # Output-stationary accumulates in the PEs: no partial-sum traffic on either path.
+    out = MODEL.evaluate(wl, dataclasses.replace(tpu, dataflow="output_stationary"))
+    assert out.layer_detail["accumulator_bytes"][0] == 0
+
+
+def test_an_activation_product_reloads_its_second_operand_per_sample(tpu):
+    # Attention scores of 8 heads, 256 tokens of 64 per head, per sample: (256 x 64) @ (64 x 256).
+    def scores(batch):
+        b = WorkloadBuilder(batch_size=batch)
+        b.matmul("qk", m=256, c=64, k=256, groups=8)
+        return b.build().with_compression(**INT8)
+
+    one, four = MODEL.evaluate(scores(1), tpu), MODEL.evaluate(scores(4), tpu)
+    assert one.layer_bound[0] == "compute" and one.layer_detail["macs_mapped"][0] == 8 * 256 * 64 * 256
+    # No stationary tile is shared across samples: each of the 3 more samples brings 8 tiles (one
+    # per head), each holding the array for its 256-row stream (TPU v1 overlaps loads and fill/drain).
+    assert four.layer_detail["cycles"][0] - one.layer_detail["cycles"][0] == 3 * 8 * 256
+    # Its "weights" are activations: no weight DRAM traffic, and they spill with the activations.
+    assert four.layer_detail["dram_weight_bytes"][0] == 0
+    tiny = dataclasses.replace(tpu, activation_buffer_bytes=1 << 16)
+    assert MODEL.evaluate(scores(4), tiny).layer_detail["dram_activation_bytes"][0] >= 4 * 8 * (256 * 64 * 2)
+    # One head's product with a stored (weight) operand instead shares one tile across the batch.
+    b = WorkloadBuilder(batch_size=4)
+    b.linear("fc", c=64, k=256, rows=256, bias=False)
+    shared = MODEL.evaluate(b.build().with_compression(**INT8), tpu)
+    assert shared.layer_detail["cycles"][0] == 4 * 256 + 256 + 510  # one tile streaming all 1,024 rows
+
+
+def test_a_linear_layer_over_tokens_is_one_gemm_of_n_times_rows(tpu):
+    b = WorkloadBuilder(batch_size=2)
+    b.linear("fc", c=512, k=512, rows=128, bias=False)
+    tokens = MODEL.evaluate(b.build().with_compression(**INT8), tpu)
+    batch = MODEL.evaluate(fc(256, 512, 512), tpu)
+    for key in ("cycles", "dram_bytes", "buffer_bytes"):
+        assert tokens.layer_detail[key][0] == batch.layer_detail[key][0], key
+    assert tokens.energy_j[0] == pytest.approx(batch.energy_j[0], rel=1e-12)
+
+
+def test_a_copy_moves_data_on_the_vector_unit(tpu):
+    b = WorkloadBuilder(batch_size=1)
+    b.copy("cat", c=256, h=14, w=14)
+    wl = b.build().with_compression(**INT8)
+    cost = MODEL.evaluate(wl, tpu)
+    assert cost.layer_detail["cycles"][0] == np.ceil(256 * 14 * 14 / tpu.vector_lanes)
+    assert cost.energy_by_level_j["mac"][0] == 0 and cost.energy_by_level_j["buffer"][0] > 0
+    assert cost.layer_detail["buffer_bytes"][0] == 2 * 256 * 14 * 14
+    no_vector = MODEL.evaluate(wl, dataclasses.replace(tpu, vector_lanes=0))
+    assert no_vector.layer_bound[0] == "unsupported" and np.isnan(no_vector.latency_s[0])
+
+
+def test_overlap_keys_are_explicit_and_consistent(tmp_path):
+    data = tomllib.loads((PRESET_DIR / "edge_systolic.toml").read_text())
+    for preset, load, fill in (("tpu_v1", True, True), ("edge_systolic", True, False)):
+        hw = load_hardware(preset)
+        assert (hw.weight_load_overlap, hw.fill_drain_overlap) == (load, fill)
+    for bad, message in (
+        ({**data, "fill_drain_overlap": True, "weight_load_overlap": False}, "'fill_drain_overlap' is true while"),
+        ({k: v for k, v in data.items() if k != "weight_load_overlap"}, "'weight_load_overlap' is missing"),
+        ({**data, "stationary_double_buffer": True}, "'stationary_double_buffer' was split in two"),
+        ({**data, "partial_sum_path": "dram"}, "'partial_sum_path'"),
+        ({**data, "input_read_bytes_per_cycle": -1}, "'input_read_bytes_per_cycle'"),
+    ):
+        path = tmp_path / "bad.toml"
+        path.write_text("\n".join(f"{k} = {_toml(v)}" for k, v in bad.items()))
+        with pytest.raises(HardwareSpecError, match=message) as error:
+            load_hardware(path)
+        assert "\n" not in str(error.value)
