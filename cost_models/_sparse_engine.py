@@ -409,24 +409,31 @@ class SparseEngineModel(CostModel):
 
 def _unsupported_reason(workload: Workload, hw: SparseEngineConfig, has_path: np.ndarray,
                         fits_codebook: np.ndarray, fits_datapath: np.ndarray) -> np.ndarray:
-    """Why each layer cannot run (``""`` where it can), for the breakdown's ``unsupported_reason``."""
+    """Why each layer cannot run (``""`` where it can), for the breakdown's ``unsupported_reason``.
+
+    An object array taken from a short table by a per-layer code: millions of rows share a few
+    strings rather than each holding a fixed-width copy.
+    """
     kind = workload.kind
-    no_path = np.select(
+    reasons = np.array([
+        "",
+        "activation x activation product: EIE multiplies a stored, compressed matrix by a vector, and its "
+        "second operand would have to be pruned and encoded at run time",
+        "data movement: EIE has no path between PE activation registers other than a matrix-vector product",
+        "max pooling is not linear in its inputs, so no matrix computes it",
+        'average pooling with pool_mapping = "unsupported"',
+        'multi-input elementwise layer with elementwise_mapping = "unsupported"',
+        'convolution with conv_mapping = "unsupported"',
+        "no EIE datapath for this layer kind",
+        f"weight_bits above the {hw.weight_index_bits}-bit shared-weight codebook index",
+        f"act_bits above the {hw.mac_bits}-bit datapath",
+    ], dtype=object)
+    code = np.select(
         [kind == LayerKind.MATMUL, kind == LayerKind.COPY, kind == LayerKind.MAX_POOL, kind == LayerKind.POOL,
          kind == LayerKind.ELEMENTWISE, np.isin(kind, (LayerKind.CONV, LayerKind.DEPTHWISE_CONV))],
-        ["activation x activation product: EIE multiplies a stored, compressed matrix by a vector, and its "
-         "second operand would have to be pruned and encoded at run time",
-         "data movement: EIE has no path between PE activation registers other than a matrix-vector product",
-         "max pooling is not linear in its inputs, so no matrix computes it",
-         "average pooling with pool_mapping = \"unsupported\"",
-         "multi-input elementwise layer with elementwise_mapping = \"unsupported\"",
-         "convolution with conv_mapping = \"unsupported\""],
-        default="no EIE datapath for this layer kind")
-    reason = np.where(has_path, "", no_path)
-    reason = np.where(has_path & ~fits_codebook, f"weight_bits above the {hw.weight_index_bits}-bit shared-weight "
-                      "codebook index", reason)
-    return np.where(has_path & fits_codebook & ~fits_datapath, f"act_bits above the {hw.mac_bits}-bit datapath",
-                    reason).astype(object)
+        [1, 2, 3, 4, 5, 6], default=7)
+    code = np.where(has_path, np.where(~fits_codebook, 8, np.where(~fits_datapath, 9, 0)), code)
+    return reasons[code]
 
 
 def _walked_density(workload: Workload, density: np.ndarray, constant_weights: np.ndarray) -> np.ndarray:
