@@ -195,6 +195,8 @@ def data():
 @pytest.mark.parametrize(("edit", "message"), [
     (lambda d: d["eie_layers"]["layers"]["Alex-6"].update(weight_percent=0), r"Alex-6\.weight_percent is 0"),
     (lambda d: d["eie_layers"]["layers"]["VGG-6"].pop("inputs"), r"VGG-6 has .*expected keys"),
+    # FLOP % (both operands non-zero) cannot exceed the 4 % of weights by more than its rounding.
+    (lambda d: d["eie_layers"]["layers"]["VGG-6"].update(flop_percent=6), r"VGG-6\.flop_percent is 6"),
     (lambda d: d["eie_layers"].update(weight_bits=4.5), r"eie_layers\.weight_bits is 4\.5"),
     (lambda d: d["eie_latency"]["actual_us"].pop("NT-Wd"), r"actual_us lists .*expected the layers"),
     (lambda d: d["eie_latency"]["theoretical_us"].update({"Alex-7": 99.0}), r"'Alex-7' .* lower bound"),
