@@ -428,11 +428,15 @@ def _unsupported_reason(workload: Workload, hw: SparseEngineConfig, has_path: np
         f"weight_bits above the {hw.weight_index_bits}-bit shared-weight codebook index",
         f"act_bits above the {hw.mac_bits}-bit datapath",
     ], dtype=object)
-    code = np.select(
+    code = np.zeros(len(workload), dtype=np.int8)
+    # Most layers run: the codes are worked out on the others only.
+    rows = np.flatnonzero(~(has_path & fits_codebook & fits_datapath))
+    kind, path = kind[rows], has_path[rows]
+    no_path = np.select(
         [kind == LayerKind.MATMUL, kind == LayerKind.COPY, kind == LayerKind.MAX_POOL, kind == LayerKind.POOL,
          kind == LayerKind.ELEMENTWISE, np.isin(kind, (LayerKind.CONV, LayerKind.DEPTHWISE_CONV))],
         [1, 2, 3, 4, 5, 6], default=7)
-    code = np.where(has_path, np.where(~fits_codebook, 8, np.where(~fits_datapath, 9, 0)), code)
+    code[rows] = np.where(path, np.where(~fits_codebook[rows], 8, 9), no_path)
     return reasons[code]
 
 
@@ -442,10 +446,10 @@ def _walked_density(workload: Workload, density: np.ndarray, constant_weights: n
     ``joint_density / act_density`` where the joint density was measured, else ``density`` (the
     non-zeros of weights and activations independent); lowered layers keep their constant matrix.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        conditional = workload.joint_density / workload.act_density
-    measured = ~np.isnan(conditional) & ~constant_weights
-    return np.where(measured, np.minimum(conditional, 1.0), density)
+    walked = density.copy()
+    measured = np.flatnonzero(~np.isnan(workload.joint_density) & ~constant_weights & (workload.act_density > 0))
+    walked[measured] = np.minimum(workload.joint_density[measured] / workload.act_density[measured], 1.0)
+    return walked
 
 
 def _matrix_vector(groups: np.ndarray, m: np.ndarray, k_red: np.ndarray, n_out: np.ndarray,
@@ -469,12 +473,17 @@ def _matrix_vector(groups: np.ndarray, m: np.ndarray, k_red: np.ndarray, n_out: 
     )
     passes = np.ceil(rows_hi / hw.activation_entries_per_pe)
     scan = m * groups * k_red / pes * passes
+    stored = _column_entries(n_out, n_busy, density, hw)
+    walked = stored.copy()
+    # Only layers with a measured joint density walk columns of another density than they store.
+    differ = np.flatnonzero(walked_density != density)
+    walked[differ] = _column_entries(n_out[differ], n_busy[differ], walked_density[differ], hw)
     return {
         "busiest": busiest,
         "passes": passes,
         "cycles": np.maximum.reduce([busiest, active * passes, scan]),
-        "col_entries": _column_entries(n_out, n_busy, density, hw),
-        "walked_col_entries": _column_entries(n_out, n_busy, walked_density, hw),
+        "col_entries": stored,
+        "walked_col_entries": walked,
         "active": active,
         "n_busy": n_busy,
         "p_used": p_used,

@@ -325,13 +325,18 @@ def gemm_dims(workload: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     activation of each sample, so no two samples share it. Weight-free layers get the shape of
     their element count (unused by the MAC path).
     """
-    matmul = workload.kind == LayerKind.MATMUL
     groups = workload.groups.astype(np.float64)
     pixels = (workload.p * workload.q).astype(np.float64)
-    m = np.where(matmul, pixels, workload.n * pixels)
-    k_red = np.where(matmul, workload.c, workload.c / groups * workload.r * workload.s)
-    n_out = np.where(matmul, workload.k, workload.k / groups)
-    return np.where(matmul, workload.n * groups, groups), m, k_red, n_out
+    m = workload.n * pixels
+    k_red = workload.c / groups * workload.r * workload.s
+    n_out = workload.k / groups
+    matmul = np.flatnonzero(workload.kind == LayerKind.MATMUL)
+    if len(matmul):
+        m[matmul] = pixels[matmul]
+        k_red[matmul] = workload.c[matmul]
+        n_out[matmul] = workload.k[matmul]
+        groups[matmul] *= workload.n[matmul]
+    return groups, m, k_red, n_out
 
 
 class SystolicArrayModel(CostModel):
@@ -516,20 +521,25 @@ def _dram_traffic(workload: Workload, hw: SystolicConfig, widths: _Widths, mac: 
     # written once, (b) M cut into pieces whose activations fit (read once, weights re-read per piece),
     # (c) the input kept on chip and the output written out once, (d) the output kept on chip and the
     # input re-fetched per sweep. Each option only gets cheaper as the buffer grows, so their minimum
-    # never rises with buffer size.
-    m_pieces = np.ceil(act_bytes / max(act_capacity, 1))
-    split_reads = np.where(weights_on_chip, 1.0, np.maximum(mac["weight_refetch"], m_pieces))
-    inf = np.inf
-    options = np.stack([
-        weight_bytes * weight_reads + refetched_in + output_bytes,
-        np.where(is_mac, weight_bytes * split_reads + act_bytes, inf),
-        np.where(input_bytes <= act_capacity, weight_bytes * weight_reads + output_bytes, inf),
-        np.where(output_bytes <= act_capacity, weight_bytes * weight_reads + refetched_in, inf),
-    ])
-    best = np.argmin(options, axis=0)
-    dram_weight = np.where(is_mac, weight_bytes * np.where(best == 1, split_reads, weight_reads), 0.0)
-    spilled = np.choose(best, [refetched_in + output_bytes, act_bytes, output_bytes, refetched_in])
-    return dram_weight, np.where(acts_on_chip, 0.0, spilled)
+    # never rises with buffer size. Worked out on the spilling layers only (most fit).
+    dram_weight = np.where(is_mac, weight_bytes * weight_reads, 0.0)
+    dram_act = np.zeros(len(workload))
+    rows = np.flatnonzero(~acts_on_chip)
+    if len(rows):
+        w, reads, mac_row = weight_bytes[rows], weight_reads[rows], is_mac[rows]
+        refetched, out, acts = refetched_in[rows], output_bytes[rows], act_bytes[rows]
+        split_reads = np.where(weights_on_chip[rows], 1.0,
+                               np.maximum(mac["weight_refetch"][rows], np.ceil(acts / max(act_capacity, 1))))
+        options = np.stack([
+            w * reads + refetched + out,
+            np.where(mac_row, w * split_reads + acts, np.inf),
+            np.where(input_bytes[rows] <= act_capacity, w * reads + out, np.inf),
+            np.where(out <= act_capacity, w * reads + refetched, np.inf),
+        ])
+        best = np.argmin(options, axis=0)
+        dram_weight[rows] = np.where(mac_row, w * np.where(best == 1, split_reads, reads), 0.0)
+        dram_act[rows] = np.choose(best, [refetched + out, acts, out, refetched])
+    return dram_weight, dram_act
 
 
 def _arithmetic_energy_pj(workload: Workload, widths: _Widths, is_mac: np.ndarray, hw: SystolicConfig,
