@@ -101,11 +101,12 @@ A spilling layer takes the cheapest of four ways: the input re-fetched per sweep
 output written once; ``M`` cut into ``ceil((in + out) / buffer)`` pieces that fit
 (activations read once, weights re-read per piece); the input kept on chip (when it fits alone)
 and the output written out once; the output kept on chip and the input re-fetched. A layer that
-fits pays nothing, and no option costs more with a bigger buffer, so DRAM bytes, energy and
-latency never rise with buffer size.
+fits pays nothing, and no option costs more with a bigger buffer, so DRAM bytes, DRAM energy,
+buffer bytes and latency never rise with buffer size (each access to a bigger SRAM does cost
+more: the size rule below).
 
 Latency is the roofline of the two: ``max(cycles / f, DRAM bytes / bandwidth)``, with the
-bound named. Weight-free layers (pool, elementwise, norm) run on a vector unit of
+bound named. Weight-free layers (pool, elementwise, norm, copy) run on a vector unit of
 ``vector_lanes`` lanes, ``ceil(max(ops, outputs) / lanes)`` cycles; without one they are
 reported ``"unsupported"`` (NaN), never zero.
 
@@ -113,7 +114,8 @@ Energy (levels ``mac``, ``register_file``, ``buffer``, ``dram``): MACs x MAC ene
 executed width (vector ops at an add's); per MAC one streamed-operand and one partial-sum
 register write at Eyeriss's register-file cost (an upper estimate for pipeline flops);
 every byte into or out of the array through its buffer (sized by the sqrt rule),
-accumulator updates (read and write) at the accumulator's size, DRAM bytes at DRAM energy
+accumulator updates (read and write) at the accumulator's size (or at register-file energy
+with ``partial_sum_path = "register"``), DRAM bytes at DRAM energy
 (they also land in a buffer). Area: MAC units, vector lanes and SRAM only (no control, I/O or
 interconnect), from :mod:`cost_models._technology`.
 """
