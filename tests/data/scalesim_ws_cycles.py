@@ -15,7 +15,9 @@ layer is SCALE-Sim's ``DP`` kind, one single-channel layer per channel). ``simul
 (layer, array) with the fewest cycles first, one SCALE-Sim run each, and appends the cycles (total
 minus stalls, summed over a depthwise layer's channels) and the number of SCALE-Sim layers; it
 stops starting runs after ``BUDGET_S`` seconds (SCALE-Sim simulates every cycle in Python: AlexNet's
-conv1 on a 32 x 32 array takes about 45 s), so the slowest combinations are left out.
+conv1 on a 32 x 32 array takes about 45 s), so the slowest combinations are left out. One
+depthwise layer was appended afterwards with ``simulate features.7.conv.1.0 32`` (SCALE-Sim runs
+a depthwise layer as one single-channel layer per channel, so even small ones are slow).
 """
 
 from __future__ import annotations
@@ -108,17 +110,21 @@ def _closed_form(row: dict[str, str], size: int) -> int:
     return copies * (folds * (2 * size + size + p * q - 2) - 1)
 
 
-def simulate() -> None:
+def simulate(only: tuple[str, int] | None = None) -> None:
+    """Simulate every (layer, array), fewest cycles first, or append the one ``only = (layer, array)``."""
     from scalesim.scale_sim import scalesim
 
     with LAYERS.open() as f:
         layers = list(csv.DictReader(f))
     jobs = sorted(((_closed_form(row, size), size, row) for row in layers for size in ARRAYS),
                   key=lambda job: job[0])
+    if only is not None:
+        jobs = [job for job in jobs if (job[2]["layer"], job[1]) == only]
     start = time.monotonic()
-    with CYCLES.open("w", newline="") as out:
+    with CYCLES.open("a" if only else "w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["network", "layer", "array", "scalesim_cycles", "scalesim_layers"])
+        if only is None:
+            writer.writerow(["network", "layer", "array", "scalesim_cycles", "scalesim_layers"])
         for _, size, row in jobs:
             if time.monotonic() - start > BUDGET_S:
                 break
@@ -147,4 +153,7 @@ def simulate() -> None:
 
 
 if __name__ == "__main__":
-    {"layers": write_layers, "simulate": simulate}[sys.argv[1]]()
+    if sys.argv[1] == "layers":
+        write_layers()
+    else:
+        simulate((sys.argv[2], int(sys.argv[3])) if len(sys.argv) > 3 else None)
