@@ -51,6 +51,15 @@ depths 1 to 32 the model is within 3 % of it (1 % on AlexNet FC6's shape at dept
 except for very sparse slices (about one non-zero per PE and column) at depths 1 and 2,
 where it is up to 16 % low.
 
+Joint density: the broadcast non-zero activations select the columns the PEs walk. Where the
+workload carries a measured :attr:`~cost_models.Workload.joint_density` ``J`` (the share of dense
+MACs whose weight and activation are both non-zero; EIE's Table III "FLOP %"), the selected
+columns hold ``J / act_density`` non-zeros per row on average rather than ``d`` (on VGG-6 5.5 %
+against the 4 % stored: non-zero activations meet denser columns), and ``d`` above is that
+conditional density for the walk, the load balance and the fillers walked; what is stored (SRAM
+residency, DRAM streaming) keeps ``d``. Without a measurement the two are independent and both
+densities are ``d``.
+
 PEs holding ``ceil(No/N)`` rows and those holding one fewer are two such groups; the
 busier group sets the time. ``S = A * n_busy / P_used`` broadcasts reach each PE, with
 ``A = N*P*Q * G * Kr * act_density`` non-zero activations, ``n_busy = min(No, N)`` PEs per
