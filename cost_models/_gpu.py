@@ -471,16 +471,15 @@ class GPURooflineModel(CostModel):
         compute_s = np.where(sparse, compute_s / hw.sparse_max_speedup, compute_s)
         device_s = np.maximum(np.maximum(compute_s, memory_s), floor_s) + setup_s
         sparse_speedup = np.where(sparse, dense_device_s / device_s, 1.0)
-        floor_s = floor_s + setup_s
         if hw.execution_mode == "cuda_graph":
             launch_s = np.full(size, hw.graph_launch_us * 1e-6)
             latency_s = device_s + launch_s
-            overhead_s = floor_s + launch_s
+            overhead_s = floor_s + setup_s + launch_s
         else:
             issue_of = np.array([hw.eager_issue_us[kind.name.lower()] for kind in LayerKind]) * 1e-6
             launch_s = issue_of[wl.kind]
             latency_s = np.maximum(device_s, launch_s)
-            overhead_s = np.maximum(floor_s, launch_s)
+            overhead_s = np.maximum(floor_s + setup_s, launch_s)
         terms = np.stack([compute_s, memory_s, overhead_s])
         bound = _BOUNDS[terms.argmax(axis=0)]
 
@@ -498,6 +497,7 @@ class GPURooflineModel(CostModel):
             "compute_s": compute_s,
             "memory_s": memory_s,
             "floor_s": floor_s,
+            "setup_s": setup_s,
             "device_s": device_s,
             "launch_s": launch_s,
             "utilization": utilization,
