@@ -317,14 +317,17 @@ class GPURooflineModel(CostModel):
     **Conv class** (dense and grouped convolutions): the implicit GEMM of
     :math:`M = n p q`, :math:`N = k/g`, :math:`K = \tilde c\, r s` per group, with the
     channels :math:`\tilde c` padded to a 16-byte vector (a 3-channel fp16 stem loads 8),
-    over :math:`\eta_{conv} \min(1, \min(c/g, k/g)/c_0)^{\alpha}` (``conv_efficiency``,
-    ``conv_channel_knee`` :math:`c_0`, ``conv_channel_exponent`` :math:`\alpha`).
+    over :math:`\eta_{conv} \min(1, \min(\tilde c, k/g)/c_0)^{\alpha}` (``conv_efficiency``, or
+    ``conv_cuda_core_efficiency`` for strict fp32 on the CUDA cores; ``conv_channel_knee``
+    :math:`c_0`, ``conv_channel_exponent`` :math:`\alpha`): narrow convolutions leave the
+    tensor-core tile underfed beyond what tile quantisation counts.
 
     **2:4 sparsity.** A GEMM-class layer whose weights are N:M with density <= 1/2 on a
     ``sparse_2_4`` GPU, in a tensor-core format, runs
     :math:`t_{dense}/\sigma_{max} + t_{sp}` (``sparse_max_speedup``, ``sparse_overhead_us``):
     faster than dense only on large GEMMs (``sparse_speedup`` = dense / sparse time).
-    Weights are stored halved plus 2 index bits per kept weight.
+    Weights are stored halved plus 2 index bits per kept weight, but stream in the time of the
+    dense weights (measured: 2:4 never beats dense where the weights bound the time).
 
     **Memory class** (elementwise, norm, depthwise, copy, global pooling): arithmetic on
     the CUDA cores (:math:`F / (P_{vec} u)`, occupancy *u* over 1024-output blocks) against
@@ -465,9 +468,14 @@ class GPURooflineModel(CostModel):
         norm_16bit = (wl.kind == LayerKind.NORM) & (wl.act_bits <= 16)
         floor_s = np.where(norm_16bit, hw.kernel_floor_us["norm_16bit"] * 1e-6, floor_of[klass])
         # 2:4 halves the multiplies (less metadata and epilogue: sparse_max_speedup) and pays a
-        # fixed setup of the compressed operand (cuSPARSELt) on top of the device time.
+        # fixed setup of the compressed operand (cuSPARSELt) on top of the device time. Its
+        # weight stream gains nothing: measured on the H100, 2:4 never beats dense where the
+        # weights bound the time (M <= 128, gemm.csv), so the compressed operand streams at
+        # the time of the dense one (the bytes moved are still the compressed ones).
         setup_s = np.where(sparse, hw.sparse_overhead_us * 1e-6, 0.0)
-        dense_device_s = np.maximum(np.maximum(compute_s, act_s + dense_weight_bytes / dram_rate), floor_s)
+        dense_memory_s = act_s + dense_weight_bytes / dram_rate
+        dense_device_s = np.maximum(np.maximum(compute_s, dense_memory_s), floor_s)
+        memory_s = np.where(sparse, dense_memory_s, memory_s)
         compute_s = np.where(sparse, compute_s / hw.sparse_max_speedup, compute_s)
         device_s = np.maximum(np.maximum(compute_s, memory_s), floor_s) + setup_s
         sparse_speedup = np.where(sparse, dense_device_s / device_s, 1.0)
