@@ -21,7 +21,6 @@ from cost_models._gpu_execution import EXECUTION_MODES
 from cost_models._gpu_kernels import (
     CONV,
     CUDA_CORE_TILE,
-    GEMM,
     KERNEL_CLASSES,
     MIN_TILE,
     WINDOW,
@@ -391,7 +390,7 @@ class GPURooflineModel(CostModel):
         wl = workload
         size = len(wl)
         klass = kernel_class(wl.kind, wl.p, wl.q)
-        gemm = (klass == GEMM) | (klass == CONV)
+        gemm = klass <= CONV
 
         run_of = np.array([hw.run_format(f) for f in NumberFormat], dtype=np.int8)
         nominal_of = np.array([hw.peak_tflops[NumberFormat(r).label] * 1e12 for r in run_of])
@@ -402,8 +401,11 @@ class GPURooflineModel(CostModel):
         nominal = np.where(gemm, nominal_of[wl.math], hw.vector_fp32_tflops * 1e12)
         flop = 2.0 * wl.macs + wl.ops
 
-        sparse = (gemm & hw.sparse_2_4 & (wl.pattern == SparsityPattern.N_M)
-                  & (wl.weight_density <= 0.5) & (math_run != NumberFormat.FP32))
+        sparse = wl.pattern == SparsityPattern.N_M
+        if hw.sparse_2_4 and sparse.any():
+            sparse &= gemm & (wl.weight_density <= 0.5) & (math_run != NumberFormat.FP32)
+        else:
+            sparse[:] = False
         compute_s = np.empty(size)
 
         g = np.flatnonzero(gemm)
@@ -447,14 +449,19 @@ class GPURooflineModel(CostModel):
         waves = np.ceil(np.ceil(outputs / _VECTOR_BLOCK_OUTPUTS) / hw.sm_count)
         occupancy = outputs / (waves * hw.sm_count * _VECTOR_BLOCK_OUTPUTS)
         compute_s[v] = flop[v] / (vector_flops * occupancy)
-        window = klass == WINDOW
-        taps_per_clk = np.where(wl.act_bits <= 16, hw.window_taps_per_clk_sm["fp16"], hw.window_taps_per_clk_sm["fp32"])
-        window_s = (wl.r * wl.s) * wl.output_elems / (taps_per_clk * hw.sm_count * hw.sustained_clock_mhz * 1e6)
-        compute_s = np.where(window, np.maximum(compute_s, window_s), compute_s)
+        w = np.flatnonzero(klass == WINDOW)
+        taps_per_clk = np.where(wl.act_bits[w] <= 16, hw.window_taps_per_clk_sm["fp16"],
+                                hw.window_taps_per_clk_sm["fp32"])
+        taps_per_s = taps_per_clk * hw.sm_count * hw.sustained_clock_mhz * 1e6
+        window_s = (wl.r[w] * wl.s[w]) * wl.output_elems[w] / taps_per_s
+        compute_s[w] = np.maximum(compute_s[w], window_s)
 
-        stored_weight_bits = np.where(sparse, 0.5 * (wl.weight_bits + _SPARSE_METADATA_BITS), wl.weight_bits)
-        weight_bytes = (wl.weights * stored_weight_bits + (wl.params - wl.weights) * wl.weight_bits) / 8.0
         dense_weight_bytes = wl.params * wl.weight_bits / 8.0
+        weight_bytes = dense_weight_bytes.copy()
+        sparse_rows = np.flatnonzero(sparse)
+        # 2:4 stores half the weights plus 2 index bits per kept weight.
+        bits = wl.weight_bits[sparse_rows]
+        weight_bytes[sparse_rows] -= wl.weights[sparse_rows] * (bits - 0.5 * (bits + _SPARSE_METADATA_BITS)) / 8.0
         act_bytes = (wl.input_elems + wl.output_elems) * wl.act_bits / 8.0
         dram_bandwidth = hw.memory_bandwidth_gbs * 1e9
         act_s, dram_act, l2_bytes = activation_memory(
@@ -465,20 +472,23 @@ class GPURooflineModel(CostModel):
         dram_bytes = dram_act + weight_bytes
 
         floor_of = np.array([hw.kernel_floor_us[name] for name in KERNEL_CLASSES]) * 1e-6
-        norm_16bit = (wl.kind == LayerKind.NORM) & (wl.act_bits <= 16)
-        floor_s = np.where(norm_16bit, hw.kernel_floor_us["norm_16bit"] * 1e-6, floor_of[klass])
+        floor_s = floor_of[klass]
+        norms = np.flatnonzero(wl.kind == LayerKind.NORM)
+        floor_s[norms[wl.act_bits[norms] <= 16]] = hw.kernel_floor_us["norm_16bit"] * 1e-6
         # 2:4 halves the multiplies (less metadata and epilogue: sparse_max_speedup) and pays a
         # fixed setup of the compressed operand (cuSPARSELt) on top of the device time. Its
         # weight stream gains nothing: measured on the H100, 2:4 never beats dense where the
         # weights bound the time (M <= 128, gemm.csv), so the compressed operand streams at
         # the time of the dense one (the bytes moved are still the compressed ones).
-        setup_s = np.where(sparse, hw.sparse_overhead_us * 1e-6, 0.0)
-        dense_memory_s = act_s + dense_weight_bytes / dram_rate
-        dense_device_s = np.maximum(np.maximum(compute_s, dense_memory_s), floor_s)
-        memory_s = np.where(sparse, dense_memory_s, memory_s)
-        compute_s = np.where(sparse, compute_s / hw.sparse_max_speedup, compute_s)
-        device_s = np.maximum(np.maximum(compute_s, memory_s), floor_s) + setup_s
-        sparse_speedup = np.where(sparse, dense_device_s / device_s, 1.0)
+        setup_s = np.zeros(size)
+        setup_s[sparse_rows] = hw.sparse_overhead_us * 1e-6
+        memory_s[sparse_rows] = act_s[sparse_rows] + dense_weight_bytes[sparse_rows] / dram_rate
+        dense_device_s = np.maximum(np.maximum(compute_s[sparse_rows], memory_s[sparse_rows]), floor_s[sparse_rows])
+        compute_s[sparse_rows] /= hw.sparse_max_speedup
+        device_s = np.maximum(np.maximum(compute_s, memory_s), floor_s)
+        device_s[sparse_rows] += setup_s[sparse_rows]
+        sparse_speedup = np.ones(size)
+        sparse_speedup[sparse_rows] = dense_device_s / device_s[sparse_rows]
         if hw.execution_mode == "cuda_graph":
             launch_s = np.full(size, hw.graph_launch_us * 1e-6)
             latency_s = device_s + launch_s
@@ -491,7 +501,8 @@ class GPURooflineModel(CostModel):
         terms = np.stack([compute_s, memory_s, overhead_s])
         bound = _BOUNDS[terms.argmax(axis=0)]
 
-        utilization = flop / (nominal * np.where(sparse, 2.0, 1.0)) / latency_s
+        nominal[sparse_rows] *= 2.0  # sparse tensor cores' nominal rate
+        utilization = flop / nominal / latency_s
         memory_activity = hw.memory_power_fraction * dram_bytes / dram_bandwidth / latency_s
         cap = 1.0 / np.maximum(1.0, utilization + memory_activity)
         dynamic_w = hw.tdp_w - hw.idle_power_w

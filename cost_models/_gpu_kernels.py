@@ -25,10 +25,11 @@ import numpy as np
 
 from cost_models._workload import LayerKind
 
-KERNEL_CLASSES: tuple[str, ...] = ("gemm", "conv", "memory", "window")
-"""Kernel classes, in the order of the integer codes :func:`kernel_class` returns."""
+KERNEL_CLASSES: tuple[str, ...] = ("gemm", "conv", "window", "memory")
+"""Kernel classes, in the order of the integer codes :func:`kernel_class` returns (the GEMM
+engine's two first, so ``code <= CONV`` selects them)."""
 
-GEMM, CONV, MEMORY, WINDOW = range(len(KERNEL_CLASSES))
+GEMM, CONV, WINDOW, MEMORY = range(len(KERNEL_CLASSES))
 
 MIN_TILE = 16
 """Smallest tensor-core GEMM tile side: the m16n8k16 MMA of a warp (PTX ISA, ``mma.sync``)."""
@@ -43,17 +44,22 @@ VECTOR_BYTES = 16
 input channels in 16-byte vectors, so cuDNN pads channels to 16 / element-size (8 for fp16)."""
 
 
+_CLASS_OF_KIND = np.full(max(LayerKind) + 1, MEMORY, dtype=np.int8)  # memory-bound unless listed
+_CLASS_OF_KIND[[LayerKind.LINEAR, LayerKind.MATMUL]] = GEMM
+_CLASS_OF_KIND[LayerKind.CONV] = CONV
+_CLASS_OF_KIND[[LayerKind.POOL, LayerKind.MAX_POOL]] = WINDOW
+
+
 def kernel_class(kind: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """The kernel class code (index into :data:`KERNEL_CLASSES`) of each layer.
 
     A pooling layer whose output is 1x1 is a global (adaptive) pool: a reduction kernel,
     memory-bound, not a direct-window kernel.
     """
-    window = np.isin(kind, (LayerKind.POOL, LayerKind.MAX_POOL)) & ((p > 1) | (q > 1))
-    return np.select(
-        [kind == LayerKind.CONV, (kind == LayerKind.LINEAR) | (kind == LayerKind.MATMUL), window],
-        [CONV, GEMM, WINDOW], default=MEMORY,
-    )
+    klass = _CLASS_OF_KIND[kind]
+    pools = np.flatnonzero(klass == WINDOW)
+    klass[pools[(p[pools] == 1) & (q[pools] == 1)]] = MEMORY
+    return klass
 
 
 def aligned_channels(channels: np.ndarray, element_bits: np.ndarray) -> np.ndarray:
