@@ -406,3 +406,19 @@ def test_resnet_conv_on_h100_is_launch_bound_at_batch_1_and_compute_bound_at_256
 # ---------------------------------------------------------------- window reads through the cache
 
 PASCAL = ("gtx_1080ti", "titan_x", "titan_xp")
+
+
+@settings(max_examples=60, deadline=None)
+@given(c=st.integers(1, 512), k=st.integers(1, 512), extra=st.integers(1, 64), size=st.integers(1, 64),
+       r=st.sampled_from([1, 3, 7]), batch=st.integers(1, 256), fmt=formats, name=st.sampled_from(GPU_PRESETS),
+       mode=st.sampled_from(["eager", "cuda_graph"]), grow=st.sampled_from(["c", "k", "size"]))
+def test_more_macs_are_never_faster(c, k, extra, size, r, batch, fmt, name, mode, grow) -> None:
+    """A conv with more input channels, output channels or pixels (more MACs, same shape otherwise)."""
+    config = dataclasses.replace(hardware(name), execution_mode=mode)
+    bigger = {"c": c, "k": k, "size": size, grow: {"c": c, "k": k, "size": size}[grow] + extra}
+    latency = []
+    for shape in ({"c": c, "k": k, "size": size}, bigger):
+        b = WorkloadBuilder(batch_size=batch)
+        b.conv("conv", c=shape["c"], h=shape["size"], w=shape["size"], k=shape["k"], r=r, padding=r // 2)
+        latency.append(MODEL.evaluate(quantized(b.build(), fmt), config).latency_s[0])
+    assert latency[1] >= latency[0] * (1 - 1e-9)
