@@ -316,11 +316,10 @@ class GPURooflineModel(CostModel):
     **Conv class** (dense and grouped convolutions): the implicit GEMM of
     :math:`M = n p q`, :math:`N = k/g`, :math:`K = \tilde c\, r s` per group, with the
     channels :math:`\tilde c` padded to a 16-byte vector (a 3-channel fp16 stem loads 8),
-    over :math:`\eta_{conv}` (``conv_efficiency``, or ``conv_cuda_core_efficiency`` for strict fp32
-    on the CUDA cores), and no faster than its useful work :math:`2\,\mathrm{MACs}` at
-    :math:`\eta_{conv} \min(1, \min(c/g, k/g)/c_0)^{\alpha}` of the GEMM rate
-    (``conv_channel_knee`` :math:`c_0`, ``conv_channel_exponent`` :math:`\alpha`): narrow
-    convolutions leave the tensor-core tile underfed beyond what tile quantisation counts.
+    over :math:`\eta_{conv} \min(1, \min(\tilde c, k/g)/c_0)^{\alpha}` (``conv_efficiency``, or
+    ``conv_cuda_core_efficiency`` for strict fp32 on the CUDA cores; ``conv_channel_knee``
+    :math:`c_0`, ``conv_channel_exponent`` :math:`\alpha`): narrow convolutions leave the
+    tensor-core tile underfed beyond what tile quantisation counts.
 
     **2:4 sparsity.** A GEMM-class layer whose weights are N:M with density <= 1/2 on a
     ``sparse_2_4`` GPU, in a tensor-core format, runs
@@ -439,13 +438,15 @@ class GPURooflineModel(CostModel):
                     rows[idx], cols[idx], k_depth[idx], products[idx], sm_flops=gemm_flops[idx] / hw.sm_count,
                     sm_count=hw.sm_count, tile=(*tile, int(step)), min_tile=min_tile)
             dense_s[part] = seconds
-        # A convolution runs its (padded) tiles at conv_efficiency, and a narrow one is further
-        # bound on its useful MACs: (channels / knee) ** exponent of that rate, so that more
-        # channels never make a convolution faster.
-        efficiency = np.where(cuda_core, hw.conv_cuda_core_efficiency, hw.conv_efficiency)
-        narrow = np.minimum(1.0, np.minimum(channels, cols) / hw.conv_channel_knee) ** hw.conv_channel_exponent
-        useful_s = 2.0 * wl.macs[g] / (gemm_flops * efficiency * narrow)
-        dense_s = np.where(conv, np.maximum(dense_s / efficiency, useful_s), dense_s)
+        # Narrow convolutions underfeed the tile beyond what its padding counts. The input side
+        # counts the channels of the padded K (what the tiles load), so more input channels
+        # never make a convolution faster.
+        step = np.where(cuda_core, CUDA_CORE_TILE[2], hw.gemm_tile_k * 16 // bits_of[wl.math[g]])
+        padded_channels = np.ceil(k_depth / step) * step / (wl.r[g] * wl.s[g])
+        narrow = np.minimum(padded_channels, cols) / hw.conv_channel_knee
+        conv_rate = (np.where(cuda_core, hw.conv_cuda_core_efficiency, hw.conv_efficiency)
+                     * np.minimum(1.0, narrow) ** hw.conv_channel_exponent)
+        dense_s = np.where(conv, dense_s / conv_rate, dense_s)
         compute_s[g] = dense_s + wl.ops[g] / gemm_flops
 
         v = np.flatnonzero(~gemm)
