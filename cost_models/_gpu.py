@@ -355,7 +355,11 @@ class GPURooflineModel(CostModel):
     split in proportion to :math:`a_c` and :math:`a_m`. ``area_mm2`` is the die area.
 
     **Not modelled.** Kernel fusion (each layer is one kernel), the power of cache traffic,
-    host-side variance of eager mode (measured at 30-60 % between days on the same card).
+    host-side variance of eager mode (measured at 30-60 % between days on the same card), the
+    Python cost of nested ``nn.Module`` calls in eager mode (only per-op issue is counted), the
+    shorter minimum of 1x1 convolutions (2.8-3.3 us on the H100, against one 4.4 us floor per
+    class), and cuDNN's algorithm choice beyond implicit GEMM (Winograd and FFT show only as
+    ``conv_cuda_core_efficiency`` above 1 for strict fp32).
 
     Example:
         >>> from cost_models import GPURooflineModel, NumberFormat, WorkloadBuilder, load_hardware
