@@ -465,13 +465,13 @@ class GPURooflineModel(CostModel):
         window_s = (wl.r[w] * wl.s[w]) * wl.output_elems[w] / taps_per_s
         compute_s[w] = np.maximum(compute_s[w], window_s)
 
-        dense_weight_bytes = wl.params * wl.weight_bits / 8.0
+        dense_weight_bytes = wl.params * (wl.weight_bits / 8.0)
         weight_bytes = dense_weight_bytes.copy()
         sparse_rows = np.flatnonzero(sparse)
         # 2:4 stores half the weights plus 2 index bits per kept weight.
         bits = wl.weight_bits[sparse_rows]
         weight_bytes[sparse_rows] -= wl.weights[sparse_rows] * (bits - 0.5 * (bits + _SPARSE_METADATA_BITS)) / 8.0
-        act_bytes = (wl.input_elems + wl.output_elems) * wl.act_bits / 8.0
+        act_bytes = (wl.input_elems + wl.output_elems) * (wl.act_bits / 8.0)
         dram_bandwidth = hw.memory_bandwidth_gbs * 1e9
         act_s, dram_act, l2_bytes = activation_memory(
             act_bytes, l2_bytes=float(hw.l2_cache_bytes), l2_bandwidth_bs=hw.l2_bandwidth_gbs * 1e9 * hw.l2_efficiency,
@@ -499,26 +499,34 @@ class GPURooflineModel(CostModel):
         sparse_speedup = np.ones(size)
         sparse_speedup[sparse_rows] = dense_device_s / device_s[sparse_rows]
         if hw.execution_mode == "cuda_graph":
-            launch_s = np.full(size, hw.graph_launch_us * 1e-6)
-            latency_s = device_s + launch_s
-            overhead_s = floor_s + setup_s + launch_s
+            gap_s = hw.graph_launch_us * 1e-6
+            launch_s = np.full(size, gap_s)
+            latency_s = device_s + gap_s
+            overhead_s = floor_s + gap_s
+            overhead_s[sparse_rows] += setup_s[sparse_rows]
         else:
             issue_of = np.array([hw.eager_issue_us[kind.name.lower()] for kind in LayerKind]) * 1e-6
             launch_s = issue_of[wl.kind]
             latency_s = np.maximum(device_s, launch_s)
             overhead_s = np.maximum(floor_s + setup_s, launch_s)
-        terms = np.stack([compute_s, memory_s, overhead_s])
-        bound = _BOUNDS[terms.argmax(axis=0)]
+        # The largest of compute, memory and overhead (ties go to the first, as argmax would).
+        code = (memory_s > compute_s).astype(np.int8)
+        code[overhead_s > np.maximum(compute_s, memory_s)] = 2
+        bound = _BOUNDS[code]
 
         nominal[sparse_rows] *= 2.0  # sparse tensor cores' nominal rate
-        utilization = flop / nominal / latency_s
-        memory_activity = hw.memory_power_fraction * dram_bytes / dram_bandwidth / latency_s
-        cap = 1.0 / np.maximum(1.0, utilization + memory_activity)
-        dynamic_w = hw.tdp_w - hw.idle_power_w
+        utilization = flop / nominal
+        utilization /= latency_s
+        memory_activity = dram_bytes * (hw.memory_power_fraction / dram_bandwidth)
+        memory_activity /= latency_s
+        # Dynamic power share, capped at TDP by the board's limiter: (TDP - idle) x latency / max(1, a_c + a_m).
+        scaled = np.add(utilization, memory_activity)
+        np.maximum(scaled, 1.0, out=scaled)
+        np.divide(latency_s * (hw.tdp_w - hw.idle_power_w), scaled, out=scaled)
         energy = {
             "static": hw.idle_power_w * latency_s,
-            "compute": dynamic_w * utilization * cap * latency_s,
-            "dram": dynamic_w * memory_activity * cap * latency_s,
+            "compute": utilization * scaled,
+            "dram": memory_activity * scaled,
         }
         labels = np.array([f.label for f in NumberFormat])
         detail = {
