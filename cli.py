@@ -175,8 +175,11 @@ def plot(results: Path, output: Path, kind: str, x_metric: str | None, y_metric:
 @click.option("--weight-bits", type=click.IntRange(min=1, max=32), help="Bits per weight [default: the precision's].")
 @click.option("--act-bits", type=click.IntRange(min=1, max=32), help="Bits per activation [default: the precision's].")
 @click.option("--top", type=click.IntRange(min=1), help="Show only the N slowest layers.")
+@click.option("--mode", type=click.Choice(["eager", "cuda_graph"]),
+              help="GPU execution mode: eager PyTorch or a replayed CUDA graph [default: the preset's].")
 def cost(hardware: str, space: str | None, arch: str | None, dataset: str, model: str | None, batch_size: int,
-         precision: str | None, weight_bits: int | None, act_bits: int | None, top: int | None) -> None:
+         precision: str | None, weight_bits: int | None, act_bits: int | None, top: int | None,
+         mode: str | None) -> None:
     """Cost one network on one hardware preset: per-layer latency, energy, bound, and totals."""
     from nas import cost_network, format_cost
 
@@ -188,7 +191,11 @@ def cost(hardware: str, space: str | None, arch: str | None, dataset: str, model
         workload = model_workload(model, batch_size=batch_size)
     else:
         workload = _space(space, dataset).workload(arch, batch_size=batch_size)
-    result = cost_network(workload, hardware, precision, weight_bits=weight_bits, act_bits=act_bits)
+    try:
+        result = cost_network(workload, hardware, precision, weight_bits=weight_bits, act_bits=act_bits,
+                              execution_mode=mode)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     click.echo(format_cost(result, top=top))
 
 

@@ -1,7 +1,8 @@
 """Throughput of each cost model on all 15,625 NAS-Bench-201 networks stacked into one Workload.
 
 Run from the repository root: ``python -m benchmarks.bench_cost_models``. One configuration
-per model family, batch 1, CIFAR-10 network: the GPU roofline on ``h100`` in fp16, the
+per model family, batch 1, CIFAR-10 network (NB201's deployed graph): the GPU kernel-class
+model on ``h100`` in fp16 (its preset's ``cuda_graph`` mode), the
 systolic array on ``tpu_v1`` and the sparse engine on ``eie`` in int8. Each configuration is
 evaluated :data:`REPEATS` times and the fastest run is reported (the first pays for page
 faults of fresh arrays). Target: under a second per configuration.

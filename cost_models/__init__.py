@@ -14,6 +14,7 @@ Example:
 
 from cost_models._cost import BOUNDS, Cost, CostModel, HardwareConfig, HardwareSpecError
 from cost_models._gpu import GPUConfig, GPURooflineModel
+from cost_models._gpu_execution import EXECUTION_MODES
 from cost_models._hardware import (
     PRESET_DIR,
     cost_model_for,
@@ -46,6 +47,7 @@ __all__ = [
     "PRESET_DIR",
     "Cost",
     "CostModel",
+    "EXECUTION_MODES",
     "GPUConfig",
     "GPURooflineModel",
     "HardwareConfig",

@@ -1,20 +1,34 @@
-"""GPU cost model: a per-layer roofline with tensor-core peaks, tiling, 2:4 sparsity and launch cost.
+"""GPU cost model: kernel-class physics calibrated on a measured H100, in two execution modes.
 
 A GPU is described by a :class:`GPUConfig` (loaded from ``cost_models/presets/<name>.toml``)
-and costed by :class:`GPURooflineModel`. Every layer is one kernel; the model evaluates
-all layers of all networks in a :class:`~cost_models.Workload` with array arithmetic.
+and costed by :class:`GPURooflineModel`. Every layer is one kernel of one class
+(:mod:`cost_models._gpu_kernels`: GEMM, implicit-GEMM conv, memory-bound, direct window);
+the model evaluates all layers of all networks in a :class:`~cost_models.Workload` with
+array arithmetic. How kernels are issued (eager PyTorch or a CUDA graph) is the preset's
+``execution_mode`` (:mod:`cost_models._gpu_execution`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
 from cost_models._cost import Cost, CostModel, HardwareConfig, HardwareSpecError
+from cost_models._gpu_execution import EXECUTION_MODES
+from cost_models._gpu_kernels import (
+    CONV,
+    CUDA_CORE_TILE,
+    KERNEL_CLASSES,
+    MIN_TILE,
+    WINDOW,
+    activation_memory,
+    aligned_channels,
+    kernel_class,
+    tiled_gemm_seconds,
+)
 from cost_models._spec_fields import SpecFields
 from cost_models._workload import LayerKind, NumberFormat, SparsityPattern, Workload
 
@@ -32,18 +46,11 @@ _WIDER: dict[NumberFormat, tuple[NumberFormat, ...]] = {
     NumberFormat.INT4: (NumberFormat.INT8, NumberFormat.FP16, NumberFormat.TF32, NumberFormat.FP32),
 }
 
-_SPARSE_MAX_SPEEDUP = 1.7
-"""Asymptotic 2:4 speed-up of a very large GEMM: the top of the 1.3-1.7x that Mishra et
-al. 2021 (arXiv:2104.08378) report for large GEMMs on A100, below the 2x of the
-tensor-core datasheet because metadata loads, the dense operand and the epilogue are
-not halved."""
-
-_SPARSE_HALF_GAIN_FLOP = 2.0 * 2048.0**3
-"""Dense GEMM work (FLOP) at which 2:4 gives half its asymptotic gain. Chosen so a
-2048^3 GEMM gains ~1.35x and a 4096^3 one ~1.6x, between NVIDIA's cuSPARSELt blog
-(1.5x and more on large GEMMs) and NVIDIA/CUDALibrarySamples#57 (1.1x at 4096^3);
-layers of a few MFLOP gain almost nothing (pytorch/pytorch#111339: a 4096x4096
-matrix-vector product is slower sparse than dense)."""
+_FORMAT_BITS = {NumberFormat.FP32: 32, NumberFormat.TF32: 32, NumberFormat.FP16: 16, NumberFormat.BF16: 16,
+                NumberFormat.FP8: 8, NumberFormat.INT8: 8, NumberFormat.INT4: 4}
+"""Operand bits of each format in a tensor-core tile: a K-step of ``gemm_tile_k`` 16-bit
+elements is a 128-byte row, which holds twice the 8-bit elements (CUTLASS's fp8 tiles are
+128 deep where its fp16 tiles are 64) and half the tf32 ones."""
 
 _SPARSE_METADATA_BITS = 2.0
 """Index bits stored per kept weight of a 2:4 tensor (NVIDIA Ampere whitepaper, 2020)."""
@@ -52,8 +59,9 @@ _VECTOR_BLOCK_OUTPUTS = 1024
 """Outputs one thread block of a CUDA-core kernel computes (256 threads x 4): the
 granularity at which vector layers are spread over SMs."""
 
-_MIN_TILE = 16
-"""Smallest GEMM tile side: the m16n8k16 MMA of a warp (PTX ISA, ``mma.sync``)."""
+FLOOR_KEYS: tuple[str, ...] = (*KERNEL_CLASSES, "norm_16bit")
+"""Keys of ``kernel_floor_us``: one per kernel class, and the 16-bit batch norm, whose
+channels-last kernel has a floor of its own (~6 us on an H100 at any batch)."""
 
 _BOUNDS = np.array(["compute", "memory", "launch"])
 
@@ -62,39 +70,60 @@ _BOUNDS = np.array(["compute", "memory", "launch"])
 class GPUConfig(HardwareConfig):
     """A GPU, as one preset file describes it; every key names its unit.
 
-    Peaks are dense datasheet numbers; the model derates them with the two
-    ``*_efficiency`` keys. A format the chip lacks is left out of ``peak_tflops``
-    and runs in the next wider one it has (see :meth:`run_format`).
+    Peaks are dense datasheet numbers at ``boost_clock_mhz``; the model runs them at
+    ``sustained_clock_mhz`` (the power-capped clock under load) and a measured or fitted
+    per-format efficiency. A format the chip lacks is left out of ``peak_tflops`` and runs
+    in the next wider one it has (see :meth:`run_format`).
 
     Args:
         name: Configuration name (the preset's file stem unless the file sets one).
         source: Datasheet or whitepaper the numbers come from.
-        peak_tflops: Dense peak of the GEMM engine per :class:`NumberFormat` label,
-            in TFLOP/s (tensor cores where the chip has them; fp32 is the CUDA-core rate
-            on every GPU, and pre-Volta parts list CUDA-core rates only).
+        peak_tflops: Dense datasheet peak of the GEMM engine per :class:`NumberFormat`
+            label, in TFLOP/s at ``boost_clock_mhz`` (tensor cores where the chip has them;
+            fp32 is the CUDA-core rate on every GPU, and pre-Volta parts list CUDA-core
+            rates only).
         vector_fp32_tflops: CUDA-core fp32 peak in TFLOP/s, for layers that are not GEMMs.
         sparse_2_4: Whether sparse tensor cores run 2:4 weights (Ampere and later).
-        memory_bandwidth_gbs: DRAM bandwidth in GB/s (1e9 B/s).
-        memory_efficiency: Fraction of ``memory_bandwidth_gbs`` a streaming kernel sustains.
-        l1_bandwidth_gbs: Load bandwidth of all SMs' L1 (L1/texture) caches together, in
-            GB/s: bytes per clock per SM x ``sm_count`` x boost clock.
+        sparse_max_speedup: 2:4 speed-up of a very large GEMM over dense (below the
+            datasheet's 2x: metadata, the dense operand and the epilogue are not halved).
+        sparse_overhead_us: Fixed extra time of a 2:4 kernel (compressed-operand setup),
+            in microseconds: why 2:4 is slower than dense on small GEMMs.
+        memory_bandwidth_gbs: DRAM bandwidth in GB/s (1e9 B/s), datasheet.
+        memory_efficiency: Fraction of ``memory_bandwidth_gbs`` a network's streaming
+            kernels sustain.
         l2_bandwidth_gbs: Load bandwidth of the L2 cache to the SMs, in GB/s.
-        l1_caches_global_loads: Whether an ordinary global load (``ld.global``, no ``__ldg``)
-            is cached in L1 by default. False on consumer Pascal (GP10x caches global loads
-            in L2 only unless a kernel opts in; Pascal Tuning Guide), true from Volta on.
+        l2_efficiency: Fraction of ``l2_bandwidth_gbs`` a streaming kernel on an
+            L2-resident tensor sustains.
         sm_count: Streaming multiprocessors.
-        boost_clock_mhz: The clock the datasheet's peaks are quoted at, in MHz (peak /
-            clock gives MACs per cycle).
+        boost_clock_mhz: The clock the datasheet's peaks are quoted at, in MHz.
+        sustained_clock_mhz: SM clock under sustained dense load (the power cap), in MHz;
+            every arithmetic peak is scaled by ``sustained_clock_mhz / boost_clock_mhz``.
         l2_cache_bytes: L2 cache capacity, in bytes.
-        l1_shared_bytes_per_sm: SRAM of one SM's L1 data cache and shared memory (one
-            array from Volta on; Pascal's separate shared memory plus L1/texture caches),
-            in bytes.
+        l1_shared_bytes_per_sm: SRAM of one SM's L1 data cache and shared memory, in bytes.
         gemm_tile_m: Rows (output pixels) of the smallest GEMM tile that keeps an SM at peak.
         gemm_tile_n: Columns (output channels) of that tile.
-        gemm_tile_k: Reduction depth of one mainloop step, in elements; K is padded to it.
-        gemm_efficiency: Fraction of the datasheet GEMM peak a tuned kernel sustains on
-            a large GEMM (clock throttling at the power limit, instruction overhead).
-        kernel_launch_overhead_us: Host time to issue one kernel, in microseconds.
+        gemm_tile_k: Reduction depth of one mainloop step, in 16-bit elements (a 128-byte
+            row; 8-bit formats hold twice the elements, tf32 half); K is padded to it.
+        gemm_efficiency: Per-format fraction of the clock-scaled peak a tuned kernel
+            reaches on a large GEMM (one entry per ``peak_tflops`` key).
+        conv_efficiency: Fraction of the GEMM rate an implicit-GEMM convolution reaches
+            (cuDNN's im2col address generation and halo loads).
+        conv_cuda_core_efficiency: The same for a strict-fp32 convolution on the CUDA cores, in
+            MACs of the direct convolution per peak MAC slot: above 1 where cuDNN's fp32
+            algorithms (Winograd, FFT) do fewer multiplies than the convolution's MACs.
+        conv_channel_knee: Channels per group (input or output, the smaller) from which
+            a convolution runs at ``conv_efficiency``.
+        conv_channel_exponent: Below the knee, the conv rate scales as
+            ``(channels / knee) ** exponent``.
+        window_taps_per_clk_sm: Window taps (one input element read for one output) a
+            direct pooling kernel retires per SM clock, keyed ``fp32`` (32-bit activations)
+            and ``fp16`` (16-bit and narrower).
+        kernel_floor_us: Shortest device time of one kernel per class (keys
+            :data:`FLOOR_KEYS`), in microseconds, launch gap excluded.
+        graph_launch_us: Gap per kernel when a CUDA graph replays, in microseconds.
+        eager_issue_us: Host time to issue one op in eager PyTorch, per
+            :class:`~cost_models.LayerKind` label, in microseconds.
+        execution_mode: ``"cuda_graph"`` or ``"eager"``: how the layers' kernels are issued.
         tdp_w: Board power limit in watts.
         idle_power_w: Board power at working clocks with no arithmetic, in watts.
         memory_power_fraction: Share of ``tdp_w - idle_power_w`` drawn by streaming DRAM
@@ -105,8 +134,8 @@ class GPUConfig(HardwareConfig):
     Example:
         >>> from cost_models import load_hardware
         >>> h100 = load_hardware("h100")
-        >>> h100.peak_tflops["fp16"], h100.run_format("int4").label
-        (989.4, 'int8')
+        >>> h100.peak_tflops["fp16"], h100.run_format("int4").label, h100.execution_mode
+        (989.4, 'int8', 'cuda_graph')
     """
 
     family: ClassVar[str] = "gpu"
@@ -116,20 +145,30 @@ class GPUConfig(HardwareConfig):
     peak_tflops: dict[str, float] = dataclasses.field(hash=False)
     vector_fp32_tflops: float
     sparse_2_4: bool
+    sparse_max_speedup: float
+    sparse_overhead_us: float
     memory_bandwidth_gbs: float
     memory_efficiency: float
-    l1_bandwidth_gbs: float
     l2_bandwidth_gbs: float
-    l1_caches_global_loads: bool
+    l2_efficiency: float
     sm_count: int
     boost_clock_mhz: float
+    sustained_clock_mhz: float
     l2_cache_bytes: int
     l1_shared_bytes_per_sm: int
     gemm_tile_m: int
     gemm_tile_n: int
     gemm_tile_k: int
-    gemm_efficiency: float
-    kernel_launch_overhead_us: float
+    gemm_efficiency: dict[str, float] = dataclasses.field(hash=False)
+    conv_efficiency: float
+    conv_cuda_core_efficiency: float
+    conv_channel_knee: int
+    conv_channel_exponent: float
+    window_taps_per_clk_sm: dict[str, float] = dataclasses.field(hash=False)
+    kernel_floor_us: dict[str, float] = dataclasses.field(hash=False)
+    graph_launch_us: float
+    eager_issue_us: dict[str, float] = dataclasses.field(hash=False)
+    execution_mode: str
     tdp_w: float
     idle_power_w: float
     memory_power_fraction: float
@@ -153,26 +192,40 @@ class GPUConfig(HardwareConfig):
         if family != cls.family:
             raise HardwareSpecError(f"{origin}: key 'family' is {family!r}; give {cls.family!r} here")
         fields = SpecFields(data, origin=origin, allowed=[f.name for f in dataclasses.fields(cls)])
+        formats = [f.label for f in NumberFormat]
+        peak_tflops = fields.number_table("peak_tflops", formats, required=["fp32"])
+        kinds = [kind.name.lower() for kind in LayerKind]
         config = cls(
             name=fields.string("name"),
             source=fields.string("source"),
-            peak_tflops=fields.number_table("peak_tflops", [f.label for f in NumberFormat], required=["fp32"]),
+            peak_tflops=peak_tflops,
             vector_fp32_tflops=fields.number("vector_fp32_tflops"),
             sparse_2_4=fields.boolean("sparse_2_4"),
+            sparse_max_speedup=fields.number("sparse_max_speedup"),
+            sparse_overhead_us=fields.number("sparse_overhead_us", positive=False),
             memory_bandwidth_gbs=fields.number("memory_bandwidth_gbs"),
             memory_efficiency=fields.fraction("memory_efficiency"),
-            l1_bandwidth_gbs=fields.number("l1_bandwidth_gbs"),
             l2_bandwidth_gbs=fields.number("l2_bandwidth_gbs"),
-            l1_caches_global_loads=fields.boolean("l1_caches_global_loads"),
+            l2_efficiency=fields.fraction("l2_efficiency"),
             sm_count=fields.integer("sm_count"),
             boost_clock_mhz=fields.number("boost_clock_mhz"),
+            sustained_clock_mhz=fields.number("sustained_clock_mhz"),
             l2_cache_bytes=fields.integer("l2_cache_bytes"),
             l1_shared_bytes_per_sm=fields.integer("l1_shared_bytes_per_sm"),
-            gemm_tile_m=fields.power_of_two("gemm_tile_m", minimum=_MIN_TILE),
-            gemm_tile_n=fields.power_of_two("gemm_tile_n", minimum=_MIN_TILE),
+            gemm_tile_m=fields.power_of_two("gemm_tile_m", minimum=MIN_TILE),
+            gemm_tile_n=fields.power_of_two("gemm_tile_n", minimum=MIN_TILE),
             gemm_tile_k=fields.integer("gemm_tile_k"),
-            gemm_efficiency=fields.fraction("gemm_efficiency"),
-            kernel_launch_overhead_us=fields.number("kernel_launch_overhead_us"),
+            gemm_efficiency=fields.number_table("gemm_efficiency", formats, required=list(peak_tflops)),
+            conv_efficiency=fields.fraction("conv_efficiency"),
+            conv_cuda_core_efficiency=fields.number("conv_cuda_core_efficiency"),
+            conv_channel_knee=fields.integer("conv_channel_knee"),
+            conv_channel_exponent=fields.number("conv_channel_exponent", positive=False),
+            window_taps_per_clk_sm=fields.number_table("window_taps_per_clk_sm", ["fp32", "fp16"],
+                                                       required=["fp32", "fp16"]),
+            kernel_floor_us=fields.number_table("kernel_floor_us", FLOOR_KEYS, required=FLOOR_KEYS),
+            graph_launch_us=fields.number("graph_launch_us"),
+            eager_issue_us=fields.number_table("eager_issue_us", kinds, required=kinds),
+            execution_mode=fields.choice("execution_mode", EXECUTION_MODES),
             tdp_w=fields.number("tdp_w"),
             idle_power_w=fields.number("idle_power_w"),
             memory_power_fraction=fields.fraction("memory_power_fraction"),
@@ -183,17 +236,30 @@ class GPUConfig(HardwareConfig):
         )
         if config.idle_power_w >= config.tdp_w:
             fields.fail("idle_power_w", f"is {config.idle_power_w!r}; give a number below tdp_w = {config.tdp_w!r}")
+        if config.sustained_clock_mhz > config.boost_clock_mhz:
+            fields.fail("sustained_clock_mhz", f"is {config.sustained_clock_mhz!r}; give a clock at most "
+                        f"boost_clock_mhz = {config.boost_clock_mhz!r}")
+        for label, value in config.gemm_efficiency.items():
+            if value > 1.0:
+                fields.fail(f"gemm_efficiency.{label}", f"is {value!r}; give a number in (0, 1]")
         return config
 
     @property
-    def window_cache_level(self) -> str:
-        """The cache that serves a window kernel's repeated reads: ``"l1"`` or ``"l2"``."""
-        return "l1" if self.l1_caches_global_loads else "l2"
+    def clock_scale(self) -> float:
+        """``sustained_clock_mhz / boost_clock_mhz``: the share of datasheet peaks a loaded chip runs at."""
+        return self.sustained_clock_mhz / self.boost_clock_mhz
 
-    @property
-    def window_cache_bandwidth_gbs(self) -> float:
-        """Bandwidth of :attr:`window_cache_level`, in GB/s."""
-        return self.l1_bandwidth_gbs if self.l1_caches_global_loads else self.l2_bandwidth_gbs
+    def sustained_tflops(self, fmt: NumberFormat | str) -> float:
+        """GEMM rate of a large GEMM requested in ``fmt``, in TFLOP/s: datasheet peak of the format it
+        runs in x :attr:`clock_scale` x ``gemm_efficiency``.
+
+        Example:
+            >>> from cost_models import load_hardware
+            >>> round(load_hardware("h100").sustained_tflops("fp16"))  # measured 731 at 8192^3
+            731
+        """
+        label = self.run_format(fmt).label
+        return self.peak_tflops[label] * self.clock_scale * self.gemm_efficiency[label]
 
     def resources(self) -> dict[str, float]:
         """``mac_units``: dense fp16 MACs per cycle of the GEMM engine, ``onchip_sram_bytes``: L2 plus
@@ -225,138 +291,75 @@ class GPUConfig(HardwareConfig):
         return next(f for f in (fmt, *_WIDER[fmt]) if f.label in self.peak_tflops)
 
 
-def _pow2_floor(x: np.ndarray) -> np.ndarray:
-    return np.exp2(np.floor(np.log2(x)))
-
-
-def _reuse(tile_m: int, tile_n: int) -> float:
-    # MACs per operand element a tile loads per k-step: what keeps its SM fed.
-    return tile_m * tile_n / (tile_m + tile_n)
-
-
-def _gemm_seconds(m: np.ndarray, n: np.ndarray, k: np.ndarray, groups: np.ndarray,
-                  sm_flops: np.ndarray, hw: GPUConfig) -> np.ndarray:
-    """Dense GEMM time of the best tile per layer; see :class:`GPURooflineModel`."""
-    sms = float(hw.sm_count)
-    k_steps = np.ceil(k / hw.gemm_tile_k)
-    full_reuse = _reuse(hw.gemm_tile_m, hw.gemm_tile_n)
-    best = np.full(m.shape, np.inf)
-    sides_m = [2**i * _MIN_TILE for i in range(int(math.log2(hw.gemm_tile_m // _MIN_TILE)) + 1)]
-    sides_n = [2**i * _MIN_TILE for i in range(int(math.log2(hw.gemm_tile_n // _MIN_TILE)) + 1)]
-    for tile_m in sides_m:
-        for tile_n in sides_n:
-            feed = min(1.0, _reuse(tile_m, tile_n) / full_reuse)
-            tiles = np.ceil(m / tile_m) * groups * np.ceil(n / tile_n)
-            # Few tiles leave SMs idle: split K over them; a power of two, so doubling the
-            # tiles at most doubles the time.
-            split = _pow2_floor(np.clip(np.floor(sms / tiles), 1.0, k_steps))
-            waves = np.ceil(tiles * split / sms)
-            seconds = waves * 2.0 * tile_m * tile_n * np.ceil(k_steps / split) * hw.gemm_tile_k
-            np.minimum(best, seconds / (sm_flops * feed), out=best)
-    return best
-
-
 class GPURooflineModel(CostModel):
-    r"""Per-layer roofline of a GPU with tiling, 2:4 sparsity, launch cost and power-based energy.
+    r"""Per-layer kernel-class model of a GPU: each layer is one kernel, timed by the physics of its class.
 
-    Each layer is one kernel. Conv and linear layers run as implicit GEMMs on the GEMM
-    engine (tensor cores where present); depthwise conv, pooling, elementwise and norm
-    layers run on the CUDA cores at ``vector_fp32_tflops``. Work is counted dense:
-    :math:`F = 2\,\mathrm{MACs} + \mathrm{ops}` FLOP (``flop`` column).
+    Work is counted dense: :math:`F = 2\,\mathrm{MACs} + \mathrm{ops}` FLOP (``flop``).
+    Every arithmetic rate runs at the sustained clock: a datasheet peak *P* (at
+    ``boost_clock_mhz``) becomes :math:`P \cdot f_{sus}/f_{boost}` (``sustained_clock_mhz``:
+    1410 MHz on an H100 SXM under dense tensor-core load at its 700 W cap, not the
+    1830 MHz of its peaks).
 
     **Format.** A GEMM requested in format *f* (``workload.math``) runs in *f* if the GPU
     lists it in ``peak_tflops``, else in the nearest wider format that holds its values
-    (int4 -> int8 -> fp16 -> tf32 -> fp32; fp8 -> fp16; bf16 -> tf32 -> fp32); column
-    ``math_run``. Vector layers are costed at the fp32 CUDA-core rate whatever their
-    format (they are memory-bound in practice).
+    (int4 -> int8 -> fp16 -> tf32 -> fp32; fp8 -> fp16; bf16 -> tf32 -> fp32); ``math_run``.
 
-    **GEMM compute time.** A conv is a GEMM of :math:`M = n p q` rows, :math:`N = k/g`
-    columns and depth :math:`K = (c/g) r s` in each of *g* groups (a linear layer:
-    :math:`M = n, N = k, K = c`). Per SM the peak is
-    :math:`P_{sm} = \eta_{gemm} P_f / S` (``gemm_efficiency``, ``peak_tflops``, ``sm_count``).
-    The kernel picks a tile :math:`t_m \times t_n` (powers of two from 16 up to
-    ``gemm_tile_m x gemm_tile_n``); a tile smaller than that saturating tile is fed-limited
-    and runs at :math:`P_{sm} \min(1, \rho(t_m, t_n) / \rho(T_m, T_n))` with operand reuse
-    :math:`\rho(a, b) = ab / (a + b)`. With :math:`T = \lceil M/t_m \rceil g \lceil N/t_n \rceil`
-    tiles, K padded to :math:`k_s = \lceil K / t_k \rceil` steps of ``gemm_tile_k`` and, when
-    :math:`T < S`, split-K over :math:`s = 2^{\lfloor \log_2 \min(\lfloor S/T \rfloor, k_s) \rfloor}`
-    SMs (partial sums stay in L2),
+    **GEMM class** (linear layers: :math:`M = n p q`, *N* = k, *K* = c; activation
+    products (``MATMUL``): *n g* products of :math:`p \times c` by :math:`c \times k`). The
+    rate is :math:`P_f \cdot f_{sus}/f_{boost} \cdot \eta_f` (``gemm_efficiency``, measured
+    at 8192^3); tensor-core formats are timed with wave and tile quantisation on the
+    ``gemm_tile_*`` tile, K padded to a 128-byte row (``gemm_tile_k`` 16-bit elements, twice
+    as many 8-bit ones: the fp8/fp16 ratio grows with K and M toward its large-GEMM value);
+    strict fp32 runs on the CUDA cores with the SIMT tile
+    (:func:`~cost_models._gpu_kernels.tiled_gemm_seconds`).
 
-    .. math::
-        t_{gemm} = \min_{t_m, t_n} \left\lceil \frac{T s}{S} \right\rceil
-        \frac{2\, t_m t_n \lceil k_s / s \rceil t_k}{P_{sm} \min(1, \rho / \rho_{full})}
+    **Conv class** (dense and grouped convolutions): the implicit GEMM of
+    :math:`M = n p q`, :math:`N = k/g`, :math:`K = \tilde c\, r s` per group, with the
+    channels :math:`\tilde c` padded to a 16-byte vector (a 3-channel fp16 stem loads 8),
+    over :math:`\eta_{conv} \min(1, \min(\tilde c, k/g)/c_0)^{\alpha}` (``conv_efficiency``, or
+    ``conv_cuda_core_efficiency`` for strict fp32 on the CUDA cores; ``conv_channel_knee``
+    :math:`c_0`, ``conv_channel_exponent`` :math:`\alpha`): narrow convolutions leave the
+    tensor-core tile underfed beyond what tile quantisation counts.
 
-    i.e. wave and tile quantisation as in NVIDIA's "Matrix Multiplication Background User's
-    Guide" (Deep Learning Performance docs), plus K padding. A fused bias adds :math:`\mathrm{ops} / (\eta P_f)`.
+    **2:4 sparsity.** A GEMM-class layer whose weights are N:M with density <= 1/2 on a
+    ``sparse_2_4`` GPU, in a tensor-core format, runs
+    :math:`t_{dense}/\sigma_{max} + t_{sp}` (``sparse_max_speedup``, ``sparse_overhead_us``):
+    faster than dense only on large GEMMs (``sparse_speedup`` = dense / sparse time).
+    Weights are stored halved plus 2 index bits per kept weight, but stream in the time of the
+    dense weights (measured: 2:4 never beats dense where the weights bound the time).
 
-    **2:4 sparsity.** A GEMM whose weights are N:M with density <= 1/2 (2:4-compatible)
-    on a ``sparse_2_4`` GPU, in a tensor-core format (not fp32), runs
-    :math:`t_{gemm} / \sigma` with
+    **Memory class** (elementwise, norm, depthwise, copy, global pooling): arithmetic on
+    the CUDA cores (:math:`F / (P_{vec} u)`, occupancy *u* over 1024-output blocks) against
+    moving the bytes. **Window class** (average and max pooling with a window): a direct
+    kernel, one thread per output reading its :math:`r \times s` window, at
+    ``window_taps_per_clk_sm`` taps per SM clock: :math:`t = r s O / (\tau S f_{sus})`.
 
-    .. math::
-        \sigma = 1 + (\sigma_{max} - 1) \frac{W}{W + W_{1/2}}, \quad W = t_{gemm} \eta P_f,
+    **Memory time** (every class). Activation bytes :math:`B_a = (I + O) b_{act}/8` move
+    through L2 for the share that fits (:math:`f = \min(1, C_{L2}/B_a)`, at
+    ``l2_efficiency`` x ``l2_bandwidth_gbs``) and DRAM for the rest, at ``memory_efficiency``
+    x ``memory_bandwidth_gbs``; weights and other parameters are read from DRAM
+    (``dram_bytes`` + ``l2_bytes`` = all bytes moved).
 
-    *W* being the dense work the kernel executes (FLOP, tile padding included),
-    :math:`\sigma_{max} = 1.7`, :math:`W_{1/2} = 2 \cdot 2048^3` FLOP: below 2x because
-    metadata loads, the dense operand and the epilogue are not halved, and growing with
-    the executed work (Mishra et al. 2021, arXiv:2104.08378: 1.3-1.7x on large GEMMs;
-    NVIDIA Ampere whitepaper). :math:`t / \sigma(W)` rises with :math:`t`, so a larger
-    layer is never faster. Unstructured sparsity, N:M denser than 1/2 and pre-Ampere GPUs
-    give :math:`\sigma = 1` (column ``sparse_speedup``).
-
-    **Vector compute time.** :math:`t_{vec} = F / (P_{vec} u)` with SM occupancy
-    :math:`u = O / (\lceil \lceil O/1024 \rceil / S \rceil S \cdot 1024)` for *O* outputs,
-    1024 outputs per thread block.
-
-    **Memory time.** :math:`t_{mem} = B / (\eta_{mem} BW)` with bytes moved through DRAM
-    :math:`B = (I + O)\,b_{act}/8 + W_{stored} + (\mathrm{params} - \mathrm{weights})\,b_w/8`;
-    weights are stored dense (zeros included, a dense kernel reads them) except 2:4 weights
-    on sparse tensor cores: half the weights plus 2 index bits per kept weight. Activation
-    sparsity does not shrink GPU tensors.
-
-    **Window reads (cache time).** A pooling or depthwise layer on the CUDA cores is a
-    direct kernel, one thread per output (PyTorch's ``avg_pool2d``/``max_pool2d`` and
-    depthwise kernels): each output loads its :math:`R \times S` window from global memory
-    with no register reuse between neighbouring outputs. DRAM sees each input about once
-    (:math:`t_{mem}`), but the cache that serves the loads moves every tap:
-
-    .. math::
-        t_{cache} = \frac{R\, S\, O\, b_{act} / 8}{BW_{cache}}
-
-    (``cache_bytes``, ``cache_s``; *O* outputs, :math:`b_{act}` activation bits). The level
-    is the one a plain ``ld.global`` is cached in: L1 from Volta on (``l1_bandwidth_gbs``,
-    the unified L1/shared-memory cache holds the few input rows a block's windows share),
-    L2 on consumer Pascal (``l2_bandwidth_gbs``), whose L1/texture cache keeps global loads
-    only when a kernel opts in (``__ldg`` or ``-dlcm=ca``; Pascal Tuning Guide, "Unified
-    L1/Texture Cache") and PyTorch's pooling kernels do not. The window's arithmetic
-    (*R S* adds per pooled output, *2 R S* per depthwise output) is already in *F*.
-    Other layers read each element once: :math:`t_{cache} = 0`. Column ``cache_level``.
-
-    **Latency.** The host issues kernels asynchronously, so a per-kernel launch overhead
-    :math:`t_{launch}` hides behind longer kernels and paces shorter ones; compute and
-    memory overlap (roofline):
-
-    .. math::
-        t = \max(t_{compute}, t_{mem}, t_{cache}, t_{launch})
-
-    and ``layer_bound`` names the largest term; :math:`t_{cache}` is data movement, so a
-    layer it sets is ``"memory"``-bound (``cache_s > memory_s`` tells which level).
+    **Latency.** Device time is :math:`t_{dev} = \max(t_{compute}, t_{mem}, t_{floor})` with
+    the class's shortest kernel ``kernel_floor_us``. The ``execution_mode`` adds the issue
+    cost: ``cuda_graph`` :math:`t = t_{dev} + t_{gap}` (``graph_launch_us``), ``eager``
+    :math:`t = \max(t_{dev}, t_{issue})` (``eager_issue_us`` of the layer kind: the host and
+    the GPU overlap). ``layer_bound`` names the largest of compute, memory and launch
+    (the floor plus the gap, or the floor and the host issue).
 
     **Energy** (power-based). With compute activity :math:`a_c = (F / P_{nom}) / t`
-    (``utilization``; :math:`P_{nom}` is the datasheet peak of the engine, doubled for 2:4)
-    and memory activity :math:`a_m = \phi (B / BW) / t` (``memory_power_fraction`` φ),
+    (``utilization``; :math:`P_{nom}` the datasheet peak of the engine, doubled for 2:4)
+    and memory activity :math:`a_m = \phi (B_{DRAM} / BW) / t` (``memory_power_fraction`` φ),
     board power is :math:`P_{idle} + (P_{TDP} - P_{idle}) \min(1, a_c + a_m)`; the energy
     levels are ``static`` :math:`P_{idle} t`, and ``compute`` and ``dram``, the dynamic part
-    split in proportion to :math:`a_c` and :math:`a_m`. The cap at TDP is the board's power
-    limiter. ``area_mm2`` is the die area.
+    split in proportion to :math:`a_c` and :math:`a_m`. ``area_mm2`` is the die area.
 
-    **Not modelled.** The power of cache traffic (only DRAM activity enters the energy), the
-    index arithmetic of a direct window kernel (integer division of the output index,
-    bounds, the ``count_include_pad=False`` divisor: the Workload IR does not record it and
-    its instruction count depends on the framework build), sector rounding of misaligned
-    taps, activations that stay in L2 between layers, kernel fusion, and a
-    framework's per-op host overhead beyond ``kernel_launch_overhead_us`` (eager PyTorch
-    spends tens of microseconds per op: raise that key to model it).
+    **Not modelled.** Kernel fusion (each layer is one kernel), the power of cache traffic,
+    host-side variance of eager mode (measured at 30-60 % between days on the same card), the
+    Python cost of nested ``nn.Module`` calls in eager mode (only per-op issue is counted), the
+    shorter minimum of 1x1 convolutions (2.8-3.3 us on the H100, against one 4.4 us floor per
+    class), and cuDNN's algorithm choice beyond implicit GEMM (Winograd and FFT show only as
+    ``conv_cuda_core_efficiency`` above 1 for strict fp32).
 
     Example:
         >>> from cost_models import GPURooflineModel, NumberFormat, WorkloadBuilder, load_hardware
@@ -389,77 +392,156 @@ class GPURooflineModel(CostModel):
             raise TypeError(f"GPURooflineModel costs GPUConfig hardware, got {type(hardware).__name__}")
         hw = hardware
         wl = workload
-        gemm = (wl.kind == LayerKind.CONV) | (wl.kind == LayerKind.LINEAR)
+        size = len(wl)
+        klass = kernel_class(wl.kind, wl.p, wl.q)
+        gemm = klass <= CONV
 
         run_of = np.array([hw.run_format(f) for f in NumberFormat], dtype=np.int8)
-        peak_of = np.array([hw.peak_tflops[NumberFormat(r).label] * 1e12 for r in run_of])
+        nominal_of = np.array([hw.peak_tflops[NumberFormat(r).label] * 1e12 for r in run_of])
+        sustained_of = np.array([hw.sustained_tflops(f) * 1e12 for f in NumberFormat])
+        bits_of = np.array([_FORMAT_BITS[NumberFormat(r)] for r in run_of])
         math_run = np.where(gemm, run_of[wl.math], NumberFormat.FP32)
-        peak = np.where(gemm, peak_of[wl.math], hw.vector_fp32_tflops * 1e12)
-
-        sparse = (gemm & hw.sparse_2_4 & (wl.pattern == SparsityPattern.N_M)
-                  & (wl.weight_density <= 0.5) & (math_run != NumberFormat.FP32))
+        vector_flops = hw.vector_fp32_tflops * 1e12 * hw.clock_scale
+        nominal = np.where(gemm, nominal_of[wl.math], hw.vector_fp32_tflops * 1e12)
         flop = 2.0 * wl.macs + wl.ops
 
-        compute_s = np.empty(len(wl))
-        sparse_speedup = np.ones(len(wl))
+        sparse = wl.pattern == SparsityPattern.N_M
+        if hw.sparse_2_4 and sparse.any():
+            sparse &= gemm & (wl.weight_density <= 0.5) & (math_run != NumberFormat.FP32)
+        else:
+            sparse[:] = False
+        compute_s = np.empty(size)
+
         g = np.flatnonzero(gemm)
-        gemm_flops = peak[g] * hw.gemm_efficiency
+        conv = klass[g] == CONV
+        matmul = wl.kind[g] == LayerKind.MATMUL
         groups = wl.groups[g].astype(float)
-        dense_s = _gemm_seconds(
-            m=(wl.n[g] * wl.p[g] * wl.q[g]).astype(float),
-            n=wl.k[g] / groups,
-            k=(wl.c[g] // wl.groups[g] * wl.r[g] * wl.s[g]).astype(float),
-            groups=groups,
-            sm_flops=gemm_flops / hw.sm_count,
-            hw=hw,
-        )
-        executed = dense_s * gemm_flops
-        gain = 1.0 + (_SPARSE_MAX_SPEEDUP - 1.0) * executed / (executed + _SPARSE_HALF_GAIN_FLOP)
-        sparse_speedup[g] = np.where(sparse[g], gain, 1.0)
-        compute_s[g] = dense_s / sparse_speedup[g] + wl.ops[g] / gemm_flops
+        channels = (wl.c[g] // wl.groups[g]).astype(float)
+        k_depth = np.where(conv, aligned_channels(channels, wl.act_bits[g]) * wl.r[g] * wl.s[g], channels)
+        rows = np.where(matmul, wl.p[g], wl.n[g] * wl.p[g] * wl.q[g]).astype(float)
+        products = np.where(matmul, wl.n[g] * groups, np.where(conv, groups, 1.0))
+        cols = np.where(conv, wl.k[g] / groups, wl.k[g]).astype(float)
+        gemm_flops = sustained_of[wl.math[g]]
+        dense_s = np.empty(g.size)
+        cuda_core = math_run[g] == NumberFormat.FP32
+        for on_cuda_cores in (False, True):
+            part = cuda_core == on_cuda_cores
+            if not part.any():
+                continue
+            if on_cuda_cores:
+                tile, min_tile, tile_k = CUDA_CORE_TILE[:2], MIN_TILE, np.full(part.sum(), CUDA_CORE_TILE[2])
+            else:
+                tile, min_tile = (hw.gemm_tile_m, hw.gemm_tile_n), MIN_TILE
+                tile_k = hw.gemm_tile_k * 16 // bits_of[wl.math[g][part]]
+            # tiled_gemm_seconds takes one K-step per call: group the layers by it.
+            seconds = np.empty(part.sum())
+            for step in np.unique(tile_k):
+                same = tile_k == step
+                idx = np.flatnonzero(part)[same]
+                seconds[same] = tiled_gemm_seconds(
+                    rows[idx], cols[idx], k_depth[idx], products[idx], sm_flops=gemm_flops[idx] / hw.sm_count,
+                    sm_count=hw.sm_count, tile=(*tile, int(step)), min_tile=min_tile)
+            dense_s[part] = seconds
+        # Narrow convolutions underfeed the tile beyond what its padding counts. The input side
+        # counts the channels of the padded K (what the tiles load), so more input channels
+        # never make a convolution faster.
+        step = np.where(cuda_core, CUDA_CORE_TILE[2], hw.gemm_tile_k * 16 // bits_of[wl.math[g]])
+        padded_channels = np.ceil(k_depth / step) * step / (wl.r[g] * wl.s[g])
+        narrow = np.minimum(padded_channels, cols) / hw.conv_channel_knee
+        conv_rate = (np.where(cuda_core, hw.conv_cuda_core_efficiency, hw.conv_efficiency)
+                     * np.minimum(1.0, narrow) ** hw.conv_channel_exponent)
+        dense_s = np.where(conv, dense_s / conv_rate, dense_s)
+        compute_s[g] = dense_s + wl.ops[g] / gemm_flops
 
         v = np.flatnonzero(~gemm)
         outputs = wl.output_elems[v].astype(float)
         waves = np.ceil(np.ceil(outputs / _VECTOR_BLOCK_OUTPUTS) / hw.sm_count)
         occupancy = outputs / (waves * hw.sm_count * _VECTOR_BLOCK_OUTPUTS)
-        compute_s[v] = flop[v] / (peak[v] * occupancy)
+        compute_s[v] = flop[v] / (vector_flops * occupancy)
+        w = np.flatnonzero(klass == WINDOW)
+        taps_per_clk = np.where(wl.act_bits[w] <= 16, hw.window_taps_per_clk_sm["fp16"],
+                                hw.window_taps_per_clk_sm["fp32"])
+        taps_per_s = taps_per_clk * hw.sm_count * hw.sustained_clock_mhz * 1e6
+        window_s = (wl.r[w] * wl.s[w]) * wl.output_elems[w] / taps_per_s
+        compute_s[w] = np.maximum(compute_s[w], window_s)
 
-        stored_weight_bits = np.where(sparse, 0.5 * (wl.weight_bits + _SPARSE_METADATA_BITS), wl.weight_bits)
-        dram_bytes = ((wl.input_elems + wl.output_elems) * wl.act_bits
-                      + wl.weights * stored_weight_bits + (wl.params - wl.weights) * wl.weight_bits) / 8.0
-        bandwidth = hw.memory_bandwidth_gbs * 1e9
-        memory_s = dram_bytes / (bandwidth * hw.memory_efficiency)
-        launch_s = np.full(len(wl), hw.kernel_launch_overhead_us * 1e-6)
+        dense_weight_bytes = wl.params * (wl.weight_bits / 8.0)
+        weight_bytes = dense_weight_bytes.copy()
+        sparse_rows = np.flatnonzero(sparse)
+        # 2:4 stores half the weights plus 2 index bits per kept weight.
+        bits = wl.weight_bits[sparse_rows]
+        weight_bytes[sparse_rows] -= wl.weights[sparse_rows] * (bits - 0.5 * (bits + _SPARSE_METADATA_BITS)) / 8.0
+        act_bytes = (wl.input_elems + wl.output_elems) * (wl.act_bits / 8.0)
+        dram_bandwidth = hw.memory_bandwidth_gbs * 1e9
+        act_s, dram_act, l2_bytes = activation_memory(
+            act_bytes, l2_bytes=float(hw.l2_cache_bytes), l2_bandwidth_bs=hw.l2_bandwidth_gbs * 1e9 * hw.l2_efficiency,
+            dram_bandwidth_bs=dram_bandwidth * hw.memory_efficiency)
+        dram_rate = dram_bandwidth * hw.memory_efficiency
+        memory_s = act_s + weight_bytes / dram_rate
+        dram_bytes = dram_act + weight_bytes
 
-        window = np.isin(wl.kind, (LayerKind.POOL, LayerKind.MAX_POOL, LayerKind.DEPTHWISE_CONV))
-        cache_bytes = np.where(window, (wl.r * wl.s) * wl.output_elems * wl.act_bits / 8.0, 0.0)
-        cache_s = cache_bytes / (hw.window_cache_bandwidth_gbs * 1e9)
+        floor_of = np.array([hw.kernel_floor_us[name] for name in KERNEL_CLASSES]) * 1e-6
+        floor_s = floor_of[klass]
+        norms = np.flatnonzero(wl.kind == LayerKind.NORM)
+        floor_s[norms[wl.act_bits[norms] <= 16]] = hw.kernel_floor_us["norm_16bit"] * 1e-6
+        # 2:4 halves the multiplies (less metadata and epilogue: sparse_max_speedup) and pays a
+        # fixed setup of the compressed operand (cuSPARSELt) on top of the device time. Its
+        # weight stream gains nothing: measured on the H100, 2:4 never beats dense where the
+        # weights bound the time (M <= 128, gemm.csv), so the compressed operand streams at
+        # the time of the dense one (the bytes moved are still the compressed ones).
+        setup_s = np.zeros(size)
+        setup_s[sparse_rows] = hw.sparse_overhead_us * 1e-6
+        memory_s[sparse_rows] = act_s[sparse_rows] + dense_weight_bytes[sparse_rows] / dram_rate
+        dense_device_s = np.maximum(np.maximum(compute_s[sparse_rows], memory_s[sparse_rows]), floor_s[sparse_rows])
+        compute_s[sparse_rows] /= hw.sparse_max_speedup
+        device_s = np.maximum(np.maximum(compute_s, memory_s), floor_s)
+        device_s[sparse_rows] += setup_s[sparse_rows]
+        sparse_speedup = np.ones(size)
+        sparse_speedup[sparse_rows] = dense_device_s / device_s[sparse_rows]
+        if hw.execution_mode == "cuda_graph":
+            gap_s = hw.graph_launch_us * 1e-6
+            launch_s = np.full(size, gap_s)
+            latency_s = device_s + gap_s
+            overhead_s = floor_s + gap_s
+            overhead_s[sparse_rows] += setup_s[sparse_rows]
+        else:
+            issue_of = np.array([hw.eager_issue_us[kind.name.lower()] for kind in LayerKind]) * 1e-6
+            launch_s = issue_of[wl.kind]
+            latency_s = np.maximum(device_s, launch_s)
+            overhead_s = np.maximum(floor_s + setup_s, launch_s)
+        # The largest of compute, memory and overhead (ties go to the first, as argmax would).
+        code = (memory_s > compute_s).astype(np.int8)
+        code[overhead_s > np.maximum(compute_s, memory_s)] = 2
+        bound = _BOUNDS[code]
 
-        terms = np.stack([compute_s, np.maximum(memory_s, cache_s), launch_s])
-        latency_s = terms.max(axis=0)
-        bound = _BOUNDS[terms.argmax(axis=0)]
-
-        utilization = flop / (peak * np.where(sparse, 2.0, 1.0)) / latency_s
-        memory_activity = hw.memory_power_fraction * dram_bytes / bandwidth / latency_s
-        cap = 1.0 / np.maximum(1.0, utilization + memory_activity)
-        dynamic_w = hw.tdp_w - hw.idle_power_w
+        nominal[sparse_rows] *= 2.0  # sparse tensor cores' nominal rate
+        utilization = flop / nominal
+        utilization /= latency_s
+        memory_activity = dram_bytes * (hw.memory_power_fraction / dram_bandwidth)
+        memory_activity /= latency_s
+        # Dynamic power share, capped at TDP by the board's limiter: (TDP - idle) x latency / max(1, a_c + a_m).
+        scaled = np.add(utilization, memory_activity)
+        np.maximum(scaled, 1.0, out=scaled)
+        np.divide(latency_s * (hw.tdp_w - hw.idle_power_w), scaled, out=scaled)
         energy = {
             "static": hw.idle_power_w * latency_s,
-            "compute": dynamic_w * utilization * cap * latency_s,
-            "dram": dynamic_w * memory_activity * cap * latency_s,
+            "compute": utilization * scaled,
+            "dram": memory_activity * scaled,
         }
         labels = np.array([f.label for f in NumberFormat])
         detail = {
             "compute_s": compute_s,
             "memory_s": memory_s,
-            "cache_s": cache_s,
+            "floor_s": floor_s,
+            "setup_s": setup_s,
+            "device_s": device_s,
             "launch_s": launch_s,
             "utilization": utilization,
-            "arithmetic_intensity_flop_per_byte": flop / dram_bytes,
+            "arithmetic_intensity_flop_per_byte": flop / np.maximum(dram_bytes + l2_bytes, 1.0),
             "flop": flop,
             "dram_bytes": dram_bytes,
-            "cache_bytes": cache_bytes,
-            "cache_level": np.where(window, hw.window_cache_level, "-"),
+            "l2_bytes": l2_bytes,
+            "kernel_class": np.array(KERNEL_CLASSES)[klass],
             "math_run": labels[math_run],
             "engine": np.where(gemm, "gemm", "vector"),
             "sparse_speedup": sparse_speedup,

@@ -39,6 +39,7 @@ def cost_network(
     *,
     weight_bits: int | None = None,
     act_bits: int | None = None,
+    execution_mode: str | None = None,
 ) -> Cost:
     """Cost ``workload`` on a hardware preset name or TOML path.
 
@@ -49,8 +50,16 @@ def cost_network(
             :data:`DEFAULT_QUANTIZATION` sets arithmetic and bits.
         weight_bits: Bits per weight; default the precision's (or the family's) width.
         act_bits: Bits per activation; default the precision's (or the family's) width.
+        execution_mode: ``"eager"`` or ``"cuda_graph"`` on a GPU (default the preset's).
+
+    Raises:
+        ValueError: ``execution_mode`` on a non-GPU preset (one line).
     """
     config = load_hardware(hardware)
+    if execution_mode is not None:
+        if config.family != "gpu":
+            raise ValueError(f"execution_mode applies to GPU presets; {hardware!r} is a {config.family} preset")
+        config = load_hardware(hardware, {"execution_mode": execution_mode})
     if precision is None:
         precision, family_weight_bits, family_act_bits = DEFAULT_QUANTIZATION[config.family]
         weight_bits = weight_bits or family_weight_bits

@@ -27,15 +27,7 @@ import numpy as np
 from cost_models import Workload
 from nas._compression_choice import CompressionChoice, compress_workload
 from nas._cost_report import apply_precision
-from search_spaces import (
-    NB201_ALWAYS_SLOT,
-    NB201_EDGES,
-    NB201_N_ARCHS,
-    NB201_OPS,
-    NB201Space,
-    index_to_arch,
-    parse_arch,
-)
+from search_spaces import NB201_N_ARCHS, NB201_N_SLOTS, NB201Space, cell_slots, index_to_arch, parse_arch
 
 # The row table and slot numbering are NB201Space's own (search_spaces/_nb201.py), so a network
 # built here is row for row the one NB201Space.workload returns.
@@ -48,10 +40,11 @@ def nb201_workload(
     batch_size: int = 1,
     precision: str | None = None,
     choice: CompressionChoice | None = None,
+    graph: str = "deployed",
 ) -> Workload:
     """The networks of ``arch_indices`` stacked into one Workload (network ``i`` is ``arch_indices[i]``).
 
-    Network ``i`` equals ``compress_workload(apply_precision(NB201Space(dataset).workload(arch,
+    Network ``i`` equals ``compress_workload(apply_precision(NB201Space(dataset, graph).workload(arch,
     batch_size=batch_size), precision), choice)`` row for row, with the analytic pruning
     densities (``1 - prune_ratio``; a trial that prunes a torch module reads the mask's exact
     kept fraction instead, which differs when ``prune_ratio`` x a layer's weights is not whole).
@@ -62,6 +55,7 @@ def nb201_workload(
         batch_size: Images per forward pass.
         precision: Arithmetic of every layer (``"fp16"``, ``"int8"``, ...); None keeps fp32.
         choice: Uniform compression of every network (no per-layer settings), or None.
+        graph: NB201 execution graph, ``"deployed"`` or ``"reference"`` (see :class:`NB201Space`).
 
     Raises:
         ValueError: An index out of range, or a choice with per-layer settings (one line).
@@ -81,24 +75,21 @@ def nb201_workload(
                          f"got {int(indices.min())} .. {int(indices.max())}")
     if choice is not None and (choice.layer_ratios or choice.layer_weight_formats or choice.layer_act_formats):
         raise ValueError("nb201_workload: per-layer compression settings cannot be stacked; give uniform ones")
-    table, slots = _compressed_table(dataset, int(batch_size), precision, _choice_key(choice))
-    chosen = np.zeros((indices.size, NB201_ALWAYS_SLOT + 1), dtype=bool)
-    chosen[np.arange(indices.size)[:, None], _arch_slots()[indices]] = True
-    chosen[:, NB201_ALWAYS_SLOT] = True
-    network, row = np.nonzero(chosen[:, slots])
+    table, slots = _compressed_table(dataset, int(batch_size), precision, _choice_key(choice), graph)
+    network, row = np.nonzero(_arch_slots(graph)[indices][:, slots])
     columns = {field.name: getattr(table, field.name)[row] for field in dataclasses.fields(table)}
     columns["network"] = network.astype(np.int64)
     return Workload(**columns)
 
 
 @functools.cache
-def _arch_slots() -> np.ndarray:
-    """Slot of each edge's op in every cell, ``(15,625, 6)``, in NB201Space's slot numbering."""
-    op_index = {op: i for i, op in enumerate(NB201_OPS)}
-    ops = np.array([[op_index[op] for op in parse_arch(index_to_arch(i))] for i in range(NB201_N_ARCHS)])
-    slots = np.arange(len(NB201_EDGES)) * len(NB201_OPS) + ops
-    slots.flags.writeable = False
-    return slots
+def _arch_slots(graph: str) -> np.ndarray:
+    """Which of NB201Space's slots each of the 15,625 networks has, ``(15,625, NB201_N_SLOTS)`` booleans."""
+    chosen = np.zeros((NB201_N_ARCHS, NB201_N_SLOTS), dtype=bool)
+    for i in range(NB201_N_ARCHS):
+        chosen[i, list(cell_slots(parse_arch(index_to_arch(i)), graph))] = True
+    chosen.flags.writeable = False
+    return chosen
 
 
 def _choice_key(choice: CompressionChoice | None) -> tuple | None:
@@ -109,8 +100,8 @@ def _choice_key(choice: CompressionChoice | None) -> tuple | None:
 
 @functools.lru_cache(maxsize=16)
 def _compressed_table(dataset: str, batch_size: int, precision: str | None,
-                      choice_key: tuple | None) -> tuple[Workload, np.ndarray]:
-    table, slots = NB201Space(dataset).layer_table(batch_size=batch_size)
+                      choice_key: tuple | None, graph: str) -> tuple[Workload, np.ndarray]:
+    table, slots = NB201Space(dataset, graph).layer_table(batch_size=batch_size)
     if precision is not None:
         table = apply_precision(table, precision)
     if choice_key is not None:

@@ -63,7 +63,8 @@ def hardware_from_params(spec: StudySpec, params: Mapping[str, Any]) -> tuple[st
     """
     preset = params.get("hardware", spec.hardware.presets[0])
     overrides = {name.split(".", 1)[1]: params[name] for name in spec.hardware.searched_keys(preset) if name in params}
-    return preset, overrides, _hardware(preset, tuple(sorted(overrides.items())))
+    fixed = spec.hardware.fixed_keys(preset)
+    return preset, overrides, _hardware(preset, tuple(sorted({**fixed, **overrides}.items())))
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:

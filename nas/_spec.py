@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cost_models import HardwareSpecError, NumberFormat, load_hardware
+from cost_models import EXECUTION_MODES, HardwareSpecError, NumberFormat, load_hardware
 from nas._accuracy_source import ORACLE, AccuracySection
 from nas._toml_file import StrictModel, load_toml_model, validate_model
 from search_spaces import get_space, list_spaces
@@ -85,6 +85,8 @@ class HardwareSection(StrictModel):
     give choices for keys of that preset's file, in its units (``rows = [16, 32, 64]``),
     searched as ``<preset>.<key>`` only when that preset is chosen: this is how a study
     sizes an accelerator. Every choice is validated against the preset when the spec loads.
+    ``execution_mode = "eager" | "cuda_graph"`` sets how every GPU preset's kernels are
+    issued (default: each preset's own ``execution_mode``; other families ignore it).
 
     Example:
         >>> section = HardwareSection(presets=["tpu_v1"], search={"tpu_v1": {"rows": [64, 128]}})
@@ -96,6 +98,7 @@ class HardwareSection(StrictModel):
     precision: str | list[str] = "fp16"
     batch_size: int = Field(default=1, gt=0)
     search: dict[str, dict[str, list[int | float | str | bool]]] = {}
+    execution_mode: str | None = None
 
     @field_validator("presets")
     @classmethod
@@ -119,6 +122,19 @@ class HardwareSection(StrictModel):
         if isinstance(precision, list) and not precision:
             raise ValueError("give at least one precision")
         return precision
+
+    @field_validator("execution_mode")
+    @classmethod
+    def _known_mode(cls, mode: str | None) -> str | None:
+        if mode is not None and mode not in EXECUTION_MODES:
+            raise ValueError(f"unknown execution_mode {mode!r}; choose from {', '.join(EXECUTION_MODES)}")
+        return mode
+
+    def fixed_keys(self, preset: str) -> dict[str, str]:
+        """Keys the section sets on ``preset`` for every trial: ``execution_mode`` on a GPU preset."""
+        if self.execution_mode is None or load_hardware(preset).family != "gpu":
+            return {}
+        return {"execution_mode": self.execution_mode}
 
     @model_validator(mode="after")
     def _searchable_keys(self) -> HardwareSection:

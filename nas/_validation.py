@@ -23,8 +23,9 @@ or datasheet, with the table or figure), the tolerance and why that tolerance. T
 
 Example:
     >>> results = run_validation(quick=True)
-    >>> sorted({r.metric for r in results})
-    ['Spearman rho', 'bounds matched', 'not modelled', 'relative error']
+    >>> sorted({r.metric for r in results})  # doctest: +NORMALIZE_WHITESPACE
+    ['Spearman rho', 'bias', 'bounds matched', 'median |error|', 'not modelled', 'relative error',
+     'report', 'share within ±25%']
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from cost_models import (
     load_hardware,
 )
 from nas._cost_report import apply_precision
+from nas._gpu_validation import gpu_checks
 from nas._nb201_table import read_nb201_table
 from search_spaces import (
     NB201_EDGES,
@@ -87,8 +89,9 @@ class ValidationResult:
             reference latency; for bound checks, the number of layers checked.
         unit: Unit of the two values.
         metric: ``"relative error"`` (``model / published - 1``), ``"Spearman rho"``,
-            ``"bounds matched"`` (fraction of layers on the right side of the roofline) or
-            ``"not modelled"``.
+            ``"bounds matched"`` (fraction of layers on the right side of the roofline),
+            ``"median |error|"``, ``"bias"``, ``"share within ±25%"`` (measured GPU rows),
+            ``"report"`` (shown with no target) or ``"not modelled"``.
         score: The relative error, rho or fraction matched (NaN when not modelled).
         tolerance: Largest allowed ``|relative error|``, smallest allowed rho, or the
             fraction that must match (NaN when not modelled).
@@ -127,7 +130,8 @@ def run_validation(
             modified design.
 
     Returns:
-        EIE, TPU v1, GPU ridge, NB201 rank and not-modelled results, in that order.
+        EIE, TPU v1, GPU ridge, NB201 rank, measured-H100 (:func:`~nas._gpu_validation.gpu_checks`)
+        and not-modelled results, in that order.
     """
     refs = _load_references(references)
     load = _HardwareLoader(hardware or {})
@@ -137,6 +141,7 @@ def run_validation(
         *_tpu_checks(refs, load),
         *_gpu_ridge_checks(refs, load),
         *_nb201_rank_checks(refs, load, cells),
+        *gpu_checks(refs, load),
         *_not_modelled(refs),
     ]
 
@@ -156,7 +161,7 @@ def format_validation(results: Sequence[ValidationResult]) -> str:
     for r in results:
         rows.append([
             r.reference, r.model, _number(r.model_value), _number(r.published_value), r.unit,
-            *_score_and_tolerance(r), _verdict(r.passed), f"[{citations.index(r.citation) + 1}]",
+            *_score_and_tolerance(r), _verdict(r), f"[{citations.index(r.citation) + 1}]",
         ])
     widths = [max(len(row[j]) for row in rows) for j in range(len(header))]
     right = {2, 3, 5, 6}
@@ -165,8 +170,9 @@ def format_validation(results: Sequence[ValidationResult]) -> str:
              for row in rows]
     failed = sum(r.passed is False for r in results)
     lines += ["", f"{len(results)} checks: {sum(r.passed is True for r in results)} passed, {failed} failed, "
-                  f"{sum(r.passed is None for r in results)} not modelled"]
-    details = (f"  {_verdict(r.passed):>4s}  {r.reference}: {'; '.join(filter(None, (r.where, r.note)))}"
+                  f"{sum(r.metric == 'not modelled' for r in results)} not modelled"
+                  + "".join(f", {n} reported" for n in [sum(r.metric == "report" for r in results)] if n)]
+    details = (f"  {_verdict(r):>4s}  {r.reference}: {'; '.join(filter(None, (r.where, r.note)))}"
                for r in results)
     lines += ["", "Details:", *details]
     lines += ["", "Sources:", *(f"  [{i}] {c}" for i, c in enumerate(citations, start=1))]
@@ -384,7 +390,7 @@ def _nb201_rank_checks(refs: Mapping[str, Any], load: _HardwareLoader,
     table = read_nb201_table(_LATENCY_TABLE)
     archs = [index_to_arch(int(i)) for i in cells]
     reachable = np.array([output_reachable(arch) for arch in archs])
-    space = get_space("nb201", dataset="cifar10")
+    space = get_space("nb201", dataset="cifar10", graph="reference")  # the code HW-NAS-Bench and HELP ran
     results: dict[int, ValidationResult] = {}
     for batch_size in sorted({check["batch_size"] for check in checks}):
         start = time.perf_counter()
@@ -455,9 +461,17 @@ def _score_and_tolerance(result: ValidationResult) -> tuple[str, str]:
         return f"{result.score:.3f}", f">={result.tolerance:.3f}"
     if result.metric == "bounds matched":
         return f"{result.score:.0%}", f"{result.tolerance:.0%}"
+    if result.metric in ("median |error|", "bias"):
+        return f"{result.score:+.1%}", f"{'<=' if result.metric == 'median |error|' else '±'}{result.tolerance:.0%}"
+    if result.metric == "report":
+        return ("-" if math.isnan(result.score) else f"{result.score:.3f}"), "-"
+    if result.metric == "share within ±25%":
+        return f"{result.score:.0%}", f">={result.tolerance:.0%}"
     return "-", "-"
 
 
-def _verdict(passed: bool | None) -> str:
-    return {True: "pass", False: "FAIL", None: "not modelled"}[passed]
+def _verdict(result: ValidationResult) -> str:
+    if result.metric == "report":  # a number shown beside its reference, with no target
+        return "info"
+    return {True: "pass", False: "FAIL", None: "not modelled"}[result.passed]
 

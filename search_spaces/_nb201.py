@@ -14,17 +14,26 @@ applied to each earlier node, and node 3 is the output. Each of the six edges
 Cells are named by NB201's canonical arch string and numbered by its official index
 (:func:`arch_to_index`), the order of every NB201-derived benchmark table.
 
-The workload describes the network as NB201's reference implementation (``TinyNetwork``
-with ``InferCell``) executes it, because that is what every NB201 hardware measurement
-(HW-NAS-Bench, HELP) timed: every op of the cell runs, also on edges whose output never
-reaches the cell output; a ``none`` edge is a real kernel, ``x.mul(0.)`` (an elementwise
-layer ``...edge_FROM_TO.zero``: one op per element, reads and writes the tensor); and node
-``j`` sums the outputs of all its ``j`` incoming edges, zeros included, two tensors at a
-time as PyTorch adds them (``node2.add``; ``node3.add`` and ``node3.add:2``), so every cell
-has the same three sums. Only ``skip_connect`` (identity) adds no layer. A deployment
-compiler would drop the zero ops and the sums they feed; this workload does not. (NB201's
-Python ``sum(...)`` also starts each node from the scalar 0, one more copy per node that is
-the same in every cell; that one is left out.)
+The workload describes the network in one of two execution graphs (``graph=``):
+
+* ``"deployed"`` (the default): what a deployed network runs, and what the measured H100
+  set (``nas/data/h100``) timed. A ``none`` edge computes nothing; node ``j`` sums only its
+  non-``none`` inputs, as chained two-tensor adds (``nodeJ.add``, ``nodeJ.add:2``, after the
+  node's edges; no ``0 + t``); a node whose inputs are all ``none`` is zero, materialised once
+  per cell by ``zeros_like`` (an elementwise layer ``stageS.cellC.zeros`` at the start of the
+  cell) only if a non-``none`` edge reads such a node or it is the cell output. Ops that
+  read the zeros still run, and dead edges are not removed.
+* ``"reference"``: NB201's reference implementation (``TinyNetwork`` with ``InferCell``), as
+  HW-NAS-Bench and HELP timed it: every op of the cell runs, a ``none`` edge is a real
+  kernel, ``x.mul(0.)`` (an elementwise layer ``...edge_FROM_TO.zero``: one op per element,
+  reads and writes the tensor); node ``j`` sums the outputs of all its ``j`` incoming edges,
+  zeros included, two tensors at a time as PyTorch adds them (``node2.add``; ``node3.add``
+  and ``node3.add:2``), so every cell has the same three sums. (NB201's Python ``sum(...)``
+  also starts each node from the scalar 0, one more copy per node that is the same in every
+  cell; that one is left out.)
+
+Only ``skip_connect`` (identity) adds no layer in either graph; MACs and parameters are the
+same in both.
 
 This module does not import torch: :meth:`NB201Space.workload` is computed
 analytically, and torch is imported only by :meth:`NB201Space.build`.
@@ -201,18 +210,24 @@ def arch_to_index(arch: str) -> int:
     return _official_archs()[1][arch]
 
 
+NB201_GRAPHS: tuple[str, ...] = ("deployed", "reference")
+"""Execution graphs of a network (see the module docstring); the first is the default."""
+
+
 class NB201Space(SearchSpace):
     """NAS-Bench-201 cells: 6 edges x 5 ops, 15,625 networks (Dong & Yang, ICLR 2020).
 
     The genotype is the canonical arch string; the Optuna parameters are the six
-    categorical ``edge_FROM_TO`` ops. The workload is the network as NB201's reference
-    implementation runs it (see the module docstring): every op is computed, ``none`` is a
-    multiply by zero, every node sums all its incoming edges, and only ``skip_connect``
-    (identity) adds no layer.
+    categorical ``edge_FROM_TO`` ops. The workload and the torch module follow ``graph``
+    (see the module docstring): ``"deployed"`` (default) skips ``none`` edges and sums only
+    the non-``none`` inputs of a node; ``"reference"`` runs NB201's reference code, a zero
+    kernel per ``none`` edge and three sums per cell. Only ``skip_connect`` (identity) adds
+    no layer in either.
 
     Args:
         dataset: ``"cifar10"`` (10 classes), ``"cifar100"`` (100 classes), both on
             3x32x32 inputs, or ``"imagenet16"`` (ImageNet16-120: 120 classes, 3x16x16).
+        graph: ``"deployed"`` or ``"reference"``.
 
     Example:
         >>> space = NB201Space(dataset="cifar10")
@@ -223,14 +238,17 @@ class NB201Space(SearchSpace):
 
     name = "nb201"
 
-    def __init__(self, dataset: str = "cifar10") -> None:
+    def __init__(self, dataset: str = "cifar10", graph: str = "deployed") -> None:
         if dataset not in _DATASETS:
             raise ValueError(f"nb201: unknown dataset {dataset!r}; choose from {', '.join(_DATASETS)}")
+        if graph not in NB201_GRAPHS:
+            raise ValueError(f"nb201: unknown graph {graph!r}; choose from {', '.join(NB201_GRAPHS)}")
         self.dataset = dataset
+        self.graph = graph
         self.num_classes = _DATASETS[dataset].classes
 
     def __repr__(self) -> str:
-        return f"NB201Space(dataset={self.dataset!r})"
+        return f"NB201Space(dataset={self.dataset!r}, graph={self.graph!r})"
 
     def sample(self, trial: optuna.Trial) -> str:
         """Suggest the op of each edge (parameters ``edge_0_1`` .. ``edge_2_3``); return the arch."""
@@ -250,27 +268,28 @@ class NB201Space(SearchSpace):
             genotype: Canonical arch string.
             batch_size: Images per forward pass (``n`` of every layer).
         """
-        choose = np.zeros(NB201_ALWAYS_SLOT + 1, dtype=bool)
-        choose[list(_cell_slots(parse_arch(genotype)))] = True
-        choose[NB201_ALWAYS_SLOT] = True
-        every_layer, slots = _every_layer(self.dataset, int(batch_size))
+        choose = np.zeros(NB201_N_SLOTS, dtype=bool)
+        choose[list(cell_slots(parse_arch(genotype), self.graph))] = True
+        every_layer, slots = _every_layer(self.dataset, int(batch_size), self.graph)
         return every_layer.select(choose[slots])
 
     def layer_table(self, *, batch_size: int = 1) -> tuple[Workload, np.ndarray]:
         """Every layer any NB201 network can have, and the slot each belongs to.
 
         Slot ``e * len(NB201_OPS) + o`` holds the layers of op ``o`` on edge ``e``; slot
-        :data:`NB201_ALWAYS_SLOT` the layers every network has (stem, reductions, node
-        sums, head). A network's workload is the rows of its six op slots and that one,
-        which is how many networks are stacked into one Workload without rebuilding each.
+        :data:`NB201_ALWAYS_SLOT` the layers every network has (stem, reductions, head, and
+        the reference graph's node sums); the slots above it the deployed graph's node sums
+        and zeros, which depend on the whole cell. A network's workload is the rows of the
+        slots :func:`cell_slots` names, which is how many networks are stacked into one
+        Workload without rebuilding each.
         """
-        return _every_layer(self.dataset, int(batch_size))
+        return _every_layer(self.dataset, int(batch_size), self.graph)
 
     def build(self, genotype: str) -> torch.nn.Module:
         """A freshly initialised :class:`~search_spaces._nb201_torch.NB201Network` (imports torch)."""
         from search_spaces._nb201_torch import NB201Network
 
-        return NB201Network(parse_arch(genotype), num_classes=self.num_classes)
+        return NB201Network(parse_arch(genotype), num_classes=self.num_classes, graph=self.graph)
 
     def input_shape(self, genotype: str | None = None) -> tuple[int, int, int]:
         """``(3, 32, 32)`` for CIFAR, ``(3, 16, 16)`` for ImageNet16-120, for every genotype."""
@@ -283,29 +302,78 @@ class NB201Space(SearchSpace):
 
 # A workload is a row selection from one workload that holds, for every cell, the layers
 # of all five ops on every edge. Each of those rows carries a slot: which (edge, op) choice
-# puts it in the network. The node sums are in every cell, as the layers outside the cells.
-_OPS_WITH_LAYERS = ("none", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+# puts it in the network. The layers outside the cells are in every network; in the
+# deployed graph a node's sums and the cell's zeros depend on several edges, so they have
+# slots of their own above NB201_ALWAYS_SLOT.
 NB201_ALWAYS_SLOT = len(NB201_EDGES) * len(NB201_OPS)
-"""Slot of the layers every network has (stem, reductions, node sums, head)."""
+"""Slot of the layers every network has (stem, reductions, head)."""
+_SUM_SLOTS = {"node2.add": NB201_ALWAYS_SLOT + 1, "node3.add": NB201_ALWAYS_SLOT + 2,
+              "node3.add:2": NB201_ALWAYS_SLOT + 3}
+_ZEROS_SLOT = NB201_ALWAYS_SLOT + 4
+NB201_N_SLOTS = _ZEROS_SLOT + 1
+"""Number of slots of :meth:`NB201Space.layer_table`."""
 
 
 def _edge_slot(edge: int, op: str) -> int:
     return edge * len(NB201_OPS) + NB201_OPS.index(op)
 
 
-@functools.lru_cache(maxsize=len(NB201_OPS) ** len(NB201_EDGES))
-def _cell_slots(ops: tuple[str, ...]) -> tuple[int, ...]:
-    return tuple(_edge_slot(edge, op) for edge, op in enumerate(ops))
+def deployed_plan(ops: Sequence[str]) -> tuple[tuple[int, ...], bool]:
+    """Non-``none`` inputs of nodes 1-3 in the deployed graph, and whether the zeros are materialised.
+
+    Returns:
+        ``(live, zeros)``: ``live[j - 1]`` counts node ``j``'s non-``none`` incoming edges;
+        ``zeros`` is True when a non-``none`` edge reads an all-``none`` node or the cell
+        output (node 3) is all-``none``.
+
+    Example:
+        >>> deployed_plan(["none", "skip_connect", "nor_conv_3x3", "none", "none", "none"])
+        ((0, 2, 0), True)
+    """
+    live = [0, 0, 0]
+    zeros = False
+    for (frm, to), op in zip(_EDGE_NODES, ops, strict=True):
+        if op != "none":
+            live[to - 1] += 1
+            zeros |= frm > 0 and live[frm - 1] == 0
+    zeros |= live[2] == 0
+    return tuple(live), zeros
 
 
-@functools.lru_cache(maxsize=32)
-def _every_layer(dataset: str, batch_size: int) -> tuple[Workload, np.ndarray]:
+@functools.lru_cache(maxsize=2 * len(NB201_OPS) ** len(NB201_EDGES))
+def cell_slots(ops: tuple[str, ...], graph: str = "deployed") -> tuple[int, ...]:
+    """The slots (of :meth:`NB201Space.layer_table`) whose layers make up the network of ``ops``."""
+    if graph == "reference":
+        return (*(_edge_slot(edge, op) for edge, op in enumerate(ops)), NB201_ALWAYS_SLOT)
+    live, zeros = deployed_plan(ops)
+    chosen = [_edge_slot(edge, op) for edge, op in enumerate(ops) if op != "none"]
+    chosen.append(NB201_ALWAYS_SLOT)
+    chosen += [_SUM_SLOTS["node2.add"]] * (live[1] >= 2) + [_SUM_SLOTS["node3.add"]] * (live[2] >= 2)
+    chosen += [_SUM_SLOTS["node3.add:2"]] * (live[2] >= 3) + [_ZEROS_SLOT] * zeros
+    return tuple(chosen)
+
+
+@functools.lru_cache(maxsize=64)
+def _every_layer(dataset: str, batch_size: int, graph: str) -> tuple[Workload, np.ndarray]:
     builder = WorkloadBuilder(batch_size=batch_size)
     slots: list[int] = []
 
     def add(slot: int, method: str, name: str, **shape: int) -> None:
         getattr(builder, method)(name, **shape)
         slots.append(slot)
+
+    def edge_layers(edge: int, prefix: str, shape: dict[str, int]) -> None:
+        for op in NB201_OPS[1:] if graph == "deployed" else NB201_OPS:
+            slot = _edge_slot(edge, op)
+            if op == "none":
+                add(slot, "elementwise", f"{prefix}.zero", **shape)
+            elif op == "avg_pool_3x3":
+                add(slot, "pool", f"{prefix}.pool", **shape, r=3, padding=1)
+            elif op != "skip_connect":
+                kernel = 3 if op == "nor_conv_3x3" else 1
+                add(slot, "elementwise", f"{prefix}.relu", **shape)
+                add(slot, "conv", f"{prefix}.conv", **shape, k=shape["c"], r=kernel, padding=kernel // 2)
+                add(slot, "norm", f"{prefix}.bn", **shape)
 
     channels_in, size, _ = _DATASETS[dataset].input_shape
     channels = STAGE_CHANNELS[0]
@@ -330,22 +398,17 @@ def _every_layer(dataset: str, batch_size: int) -> tuple[Workload, np.ndarray]:
             channels = stage_channels
         for cell in range(CELLS_PER_STAGE):
             shape = {"c": channels, "h": size, "w": size}
+            cell_name = f"stage{stage}.cell{cell}"
+            if graph == "deployed":
+                add(_ZEROS_SLOT, "elementwise", f"{cell_name}.zeros", **shape)
             for edge, (frm, to) in enumerate(_EDGE_NODES):
-                prefix = f"stage{stage}.cell{cell}.{NB201_EDGES[edge]}"
-                for op in _OPS_WITH_LAYERS:
-                    slot = _edge_slot(edge, op)
-                    if op == "none":
-                        add(slot, "elementwise", f"{prefix}.zero", **shape)
-                    elif op == "avg_pool_3x3":
-                        add(slot, "pool", f"{prefix}.pool", **shape, r=3, padding=1)
-                    else:
-                        kernel = 3 if op == "nor_conv_3x3" else 1
-                        add(slot, "elementwise", f"{prefix}.relu", **shape)
-                        add(slot, "conv", f"{prefix}.conv", **shape, k=channels, r=kernel, padding=kernel // 2)
-                        add(slot, "norm", f"{prefix}.bn", **shape)
-                if frm:  # node `to` adds this edge's output to its running sum (NB201Cell.forward)
-                    name = f"stage{stage}.cell{cell}.node{to}.add" + (f":{frm}" if frm > 1 else "")
-                    add(always, "elementwise", name, **shape, inputs=2)
+                edge_layers(edge, f"{cell_name}.{NB201_EDGES[edge]}", shape)
+                if graph == "reference" and frm:  # node `to` adds this edge's output to its running sum
+                    name = f"node{to}.add" + (f":{frm}" if frm > 1 else "")
+                    add(always, "elementwise", f"{cell_name}.{name}", **shape, inputs=2)
+                if graph == "deployed" and frm == to - 1:  # the node's edges are done: chain its sums
+                    for name in (n for n in _SUM_SLOTS if n.startswith(f"node{to}.")):
+                        add(_SUM_SLOTS[name], "elementwise", f"{cell_name}.{name}", **shape, inputs=2)
     add(always, "norm", "head.bn", c=channels, h=size, w=size)
     add(always, "elementwise", "head.relu", c=channels, h=size, w=size)
     add(always, "pool", "head.pool", c=channels, h=size, w=size, r=size, global_pool=True)

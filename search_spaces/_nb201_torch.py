@@ -4,7 +4,8 @@ Module names match the layer names of :meth:`NB201Space.workload` (``stem.conv``
 ``stage2.reduction.conv_a.conv``, ``stage1.cell0.edge_0_3.bn``, ``stage1.cell0.edge_1_2.zero``,
 ``head.classifier``), and each node's sums run in a module of its own (``stage1.cell0.node3``),
 so a traced workload (:func:`~search_spaces.workload_from_module`) lines up with the analytic
-one layer by layer, the zero ops and the node sums included.
+one layer by layer, the zero ops and the node sums included, in either execution graph
+(``graph="deployed"`` or ``"reference"``; see :mod:`search_spaces._nb201`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from search_spaces._nb201 import CELLS_PER_STAGE, NB201_EDGES, STAGE_CHANNELS
+from search_spaces._nb201 import _EDGE_NODES, CELLS_PER_STAGE, NB201_EDGES, STAGE_CHANNELS, deployed_plan
 
 
 class Zero(nn.Module):
@@ -31,6 +32,20 @@ class Zero(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mul(0.0)
+
+
+class ZerosLike(Zero):
+    """The deployed graph's zero node: ``torch.zeros_like(x)``, materialised once per cell.
+
+    A :class:`Zero` subclass so a traced workload records it as the same elementwise layer.
+
+    Example:
+        >>> ZerosLike()(torch.ones(2, 3)).abs().sum().item()
+        0.0
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
 
 
 class _NodeSum(nn.Module):
@@ -66,29 +81,50 @@ def _edge_op(op: str, channels: int) -> nn.Module:
 class NB201Cell(nn.Module):
     """One cell: node ``j`` is the sum of the ops on the edges into it; node 3 is the output.
 
-    As in NB201's ``InferCell``, every edge is computed (``none`` included) and node ``j``
-    adds all its ``j`` incoming outputs, zeros too, two at a time.
+    With ``graph="reference"``, as NB201's ``InferCell``: every edge is computed (``none``
+    included) and node ``j`` adds all its ``j`` incoming outputs, zeros too, two at a time.
+    With ``graph="deployed"``: ``none`` edges are skipped, node ``j`` chains adds over its
+    non-``none`` inputs only, and an all-``none`` node is one ``zeros_like`` tensor per cell,
+    made (module ``zeros``, at the start of the cell) only if an edge reads it or it is the
+    output. Both compute the same function.
 
     Args:
         ops: The op of each edge, in :data:`~search_spaces.NB201_EDGES` order.
         channels: Input and output channels (the cell keeps its resolution).
+        graph: ``"deployed"`` or ``"reference"``.
     """
 
-    def __init__(self, ops: Sequence[str], channels: int) -> None:
+    def __init__(self, ops: Sequence[str], channels: int, graph: str = "deployed") -> None:
         super().__init__()
-        for edge, op in zip(NB201_EDGES, ops, strict=True):
-            self.add_module(edge, _edge_op(op, channels))
+        self.graph = graph
+        self.live = [op != "none" or graph == "reference" for op in ops]
+        for edge, op, live in zip(NB201_EDGES, ops, self.live, strict=True):
+            if live:
+                self.add_module(edge, _edge_op(op, channels))
+        if graph == "deployed" and deployed_plan(ops)[1]:
+            self.zeros = ZerosLike()
         self.node2 = _NodeSum()
         self.node3 = _NodeSum()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
+        zeros = self.zeros(x) if hasattr(self, "zeros") else None
+        nodes: list[torch.Tensor | None] = [x]
         for to in range(1, 4):
-            total = getattr(self, f"edge_0_{to}")(x)
-            for frm in range(1, to):
-                total = getattr(self, f"node{to}")(total, getattr(self, f"edge_{frm}_{to}")(nodes[frm]))
+            # The reference sums each edge as it is computed; the deployed graph after the node's edges.
+            total, pending = None, []
+            for edge, (frm, into) in enumerate(_EDGE_NODES):
+                if into == to and self.live[edge]:
+                    output = getattr(self, NB201_EDGES[edge])(nodes[frm] if nodes[frm] is not None else zeros)
+                    if total is None:
+                        total = output
+                    elif self.graph == "reference":
+                        total = getattr(self, f"node{to}")(total, output)
+                    else:
+                        pending.append(output)
+            for output in pending:
+                total = getattr(self, f"node{to}")(total, output)
             nodes.append(total)
-        return nodes[-1]
+        return nodes[-1] if nodes[-1] is not None else zeros
 
 
 class NB201ReductionBlock(nn.Module):
@@ -124,6 +160,7 @@ class NB201Network(nn.Module):
         ops: The op of each edge, in :data:`~search_spaces.NB201_EDGES` order
             (see :func:`~search_spaces.parse_arch`).
         num_classes: Outputs of the classifier.
+        graph: ``"deployed"`` (default) or ``"reference"`` cell execution (see :class:`NB201Cell`).
 
     Example:
         >>> from search_spaces import parse_arch
@@ -132,7 +169,7 @@ class NB201Network(nn.Module):
         torch.Size([2, 10])
     """
 
-    def __init__(self, ops: Sequence[str], num_classes: int) -> None:
+    def __init__(self, ops: Sequence[str], num_classes: int, graph: str = "deployed") -> None:
         super().__init__()
         channels = STAGE_CHANNELS[0]
         self.stem = nn.Sequential(OrderedDict(
@@ -145,7 +182,7 @@ class NB201Network(nn.Module):
                 blocks["reduction"] = NB201ReductionBlock(channels, stage_channels)
                 channels = stage_channels
             for cell in range(CELLS_PER_STAGE):
-                blocks[f"cell{cell}"] = NB201Cell(ops, channels)
+                blocks[f"cell{cell}"] = NB201Cell(ops, channels, graph)
             self.add_module(f"stage{stage}", nn.Sequential(blocks))
         self.head = nn.Sequential(OrderedDict(
             bn=nn.BatchNorm2d(channels),

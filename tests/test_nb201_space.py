@@ -22,6 +22,7 @@ from search_spaces import (
     NB201_OPS,
     NB201Space,
     arch_to_index,
+    deployed_plan,
     format_arch,
     get_space,
     index_to_arch,
@@ -188,7 +189,7 @@ def test_importing_the_space_does_not_import_torch():
 # --- the workload -------------------------------------------------------------------------
 
 def test_workload_layers_of_the_all_none_network():
-    workload = NB201Space().workload(ALL_NONE, batch_size=2)
+    workload = NB201Space(graph="reference").workload(ALL_NONE, batch_size=2)
     # Stem 2 + two reduction blocks of 9 + head 4, and in each of the 15 cells the six zero
     # ops (x.mul(0.), as NB201 runs them) and the three sums of two tensors.
     assert len(workload) == 24 + 15 * (6 + 3)
@@ -209,7 +210,7 @@ def test_workload_of_a_cell_with_dead_edges_and_node_sums():
     # node 1 = conv(x) feeds only zero ops (edge_1_2, edge_1_3 are none) but is still computed,
     # and so are the zeros and the sums they enter, as in NB201's reference network.
     arch = format_arch(["nor_conv_1x1", "skip_connect", "none", "avg_pool_3x3", "none", "nor_conv_3x3"])
-    workload = NB201Space().workload(arch)
+    workload = NB201Space(graph="reference").workload(arch)
     cell = [(str(name).removeprefix("stage1.cell0."), int(kind), int(c))
             for name, kind, c in zip(workload.name, workload.kind, workload.c, strict=True)
             if name.startswith("stage1.cell0.")]
@@ -227,7 +228,7 @@ def test_workload_of_a_cell_with_dead_edges_and_node_sums():
 
 
 def test_zero_ops_cost_work_but_keep_macs_and_params():
-    space = NB201Space()
+    space = NB201Space(graph="reference")
     for conv in ("nor_conv_1x1", "nor_conv_3x3"):
         with_zero = space.workload(format_arch([conv, "none", "none", "none", "none", conv]))
         with_skip = space.workload(format_arch([conv, "skip_connect", "skip_connect", "skip_connect",
@@ -255,9 +256,10 @@ def _random_archs():
     return [*picks, ("cifar10", ALL_CONV3), ("imagenet16", ALL_NONE), ("cifar100", index_to_arch(0))]
 
 
+@pytest.mark.parametrize("graph", ["deployed", "reference"])
 @pytest.mark.parametrize(("dataset", "arch"), _random_archs())
-def test_analytic_workload_equals_the_traced_module(dataset, arch):
-    space = NB201Space(dataset=dataset)
+def test_analytic_workload_equals_the_traced_module(dataset, arch, graph):
+    space = NB201Space(dataset=dataset, graph=graph)
     torch.manual_seed(0)
     module = space.build(arch)
     analytic = space.workload(arch, batch_size=3)
@@ -267,16 +269,21 @@ def test_analytic_workload_equals_the_traced_module(dataset, arch):
     # Every layer matches in the same order: name, kind, shape, work, parameters and traffic,
     # the zero ops (x.mul(0.)) and the node sums (two tensors at a time) included.
     assert workload_rows(analytic) == workload_rows(traced)
-    zeros = sum(op == "none" for op in parse_arch(arch)) * 15
-    assert sum(name.endswith(".zero") for name in traced.name) == zeros
-    assert sum(".node" in name for name in traced.name) == 3 * 15
+    ops = parse_arch(arch)
+    if graph == "reference":
+        assert sum(name.endswith(".zero") for name in traced.name) == sum(op == "none" for op in ops) * 15
+        assert sum(".node" in name for name in traced.name) == 3 * 15
+    else:
+        live, zeros = deployed_plan(ops)
+        assert sum(name.endswith(".zeros") for name in traced.name) == 15 * zeros
+        assert sum(".node" in name for name in traced.name) == 15 * sum(max(n - 1, 0) for n in live)
 
 
 def test_none_edges_are_zero_leaf_modules_without_parameters():
     from search_spaces._nb201_torch import Zero
 
     arch = format_arch(["none", "nor_conv_3x3", "none", "skip_connect", "none", "avg_pool_3x3"])
-    module = NB201Space().build(arch)
+    module = NB201Space(graph="reference").build(arch)
     modules = dict(module.named_modules())
     assert isinstance(modules["stage2.cell3.edge_1_2.zero"], Zero)
     assert not list(modules["stage2.cell3.edge_1_2.zero"].children())
@@ -285,14 +292,45 @@ def test_none_edges_are_zero_leaf_modules_without_parameters():
     assert sum(p.numel() for p in module.parameters()) == int(NB201Space().workload(arch).params.sum())
 
 
-def test_nb201_cell_semantics():
+def test_deployed_graph_skips_none_edges_and_sums_only_live_inputs():
+    # node1 = conv1x1(x); node2 = node1 (edge_0_2 none); node3 = pool(x) + conv3x3(node2) (edge_1_3 none).
+    arch = format_arch(["nor_conv_1x1", "none", "skip_connect", "avg_pool_3x3", "none", "nor_conv_3x3"])
+    workload = NB201Space().workload(arch)
+    cell = [str(name).removeprefix("stage1.cell0.") for name in workload.name if name.startswith("stage1.cell0.")]
+    assert cell == ["edge_0_1.relu", "edge_0_1.conv", "edge_0_1.bn", "edge_0_3.pool",
+                    "edge_2_3.relu", "edge_2_3.conv", "edge_2_3.bn", "node3.add"]
+    # An all-none node read by a live edge is materialised once per cell; the output too.
+    dead_input = format_arch(["none", "none", "nor_conv_3x3", "skip_connect", "none", "none"])
+    assert deployed_plan(parse_arch(dead_input)) == ((0, 1, 1), True)
+    names = [str(n).removeprefix("stage2.cell1.") for n in NB201Space().workload(dead_input).name
+             if n.startswith("stage2.cell1.")]
+    assert names == ["zeros", "edge_1_2.relu", "edge_1_2.conv", "edge_1_2.bn"]
+    assert deployed_plan(parse_arch(ALL_NONE)) == ((0, 0, 0), True)
+    # MACs and parameters do not depend on the graph.
+    for index in (0, 1651, 4000, 15624):
+        arch = index_to_arch(index)
+        deployed, reference = NB201Space().workload(arch), NB201Space(graph="reference").workload(arch)
+        assert int(deployed.macs.sum()) == int(reference.macs.sum())
+        assert int(deployed.params.sum()) == int(reference.params.sum())
+        assert len(deployed) <= len(reference)
+
+
+def test_graph_is_validated():
+    with pytest.raises(ValueError, match="unknown graph 'fused'; choose from deployed, reference"):
+        NB201Space(graph="fused")
+
+
+@pytest.mark.parametrize("graph", ["deployed", "reference"])
+def test_nb201_cell_semantics(graph):
     x = torch.randn(2, 16, 8, 8)
-    skips = NB201Cell(["skip_connect"] * 6, 16)
+    skips = NB201Cell(["skip_connect"] * 6, 16, graph)
     # node1 = x, node2 = x + node1, node3 = x + node1 + node2.
     torch.testing.assert_close(skips(x), 4 * x)
-    assert not NB201Cell(["none"] * 6, 16)(x).any()
-    chain = NB201Cell(["skip_connect", "none", "skip_connect", "none", "none", "skip_connect"], 16)
+    assert not NB201Cell(["none"] * 6, 16, graph)(x).any()
+    chain = NB201Cell(["skip_connect", "none", "skip_connect", "none", "none", "skip_connect"], 16, graph)
     torch.testing.assert_close(chain(x), x)
+    dead = NB201Cell(["none", "none", "avg_pool_3x3", "skip_connect", "none", "none"], 16, graph)
+    torch.testing.assert_close(dead(x), x)
 
 
 # --- published NB201 numbers --------------------------------------------------------------

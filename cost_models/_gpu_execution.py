@@ -1,0 +1,29 @@
+r"""How a framework issues a network's kernels to a GPU: eager PyTorch or a replayed CUDA graph.
+
+The two modes differ in what a kernel costs besides its device time (measured on an H100
+SXM; ``nas/data/h100/op_overhead.csv`` and ``machine.json``):
+
+* ``eager``: the host issues every op through the framework's dispatcher, 8-12 us for an
+  add, 13-17 us for an activation or pooling, 19-33 us for a cuDNN convolution, 30-48 us
+  for an eval batch norm. Issue and kernels overlap (the launch queue is asynchronous), so
+  a layer costs :math:`\max(t_{device}, t_{issue})`: small work is host-bound.
+* ``cuda_graph``: a captured graph replays its kernels from the GPU's own queue; each
+  kernel adds a gap of about 1.2 us (1000 tiny kernels in one graph: 1.19 us each), so a
+  layer costs :math:`t_{device} + t_{gap}`.
+"""
+
+from __future__ import annotations
+
+EXECUTION_MODES: tuple[str, ...] = ("cuda_graph", "eager")
+"""Valid values of ``execution_mode`` (preset key, study ``[hardware]`` key, ``nas cost --mode``)."""
+
+
+def check_execution_mode(mode: str, *, where: str = "execution_mode") -> str:
+    """Return ``mode`` if it is one of :data:`EXECUTION_MODES`.
+
+    Raises:
+        ValueError: One line naming ``where`` and the choices.
+    """
+    if mode not in EXECUTION_MODES:
+        raise ValueError(f"{where} is {mode!r}; choose from {', '.join(EXECUTION_MODES)}")
+    return mode
