@@ -120,7 +120,7 @@ def operator_row(
         result = _first_tensor(out)
         inputs = sum(1 for t in tensors if t.numel() == result.numel() and t.numel() > 1)
         return OperatorRow("elementwise", {**_chw(result.shape), "inputs": max(inputs, 1)}, _label(func))
-    raise UnsupportedOperator(f"operator {func} has no Workload layer kind")
+    raise UnsupportedOperator("the Workload IR has no layer kind for this operator")
 
 
 def _label(func: torch._ops.OpOverload) -> str:

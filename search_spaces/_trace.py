@@ -12,8 +12,9 @@ is chosen and written as its QK^T, softmax and AV rows.
 Rows are named after where they run. A convolution, linear layer or norm takes the name of
 its weight parameter without ``weight`` (``layer1.0.conv1``,
 ``encoder.layers.encoder_layer_0.self_attention.in_proj``); any other row the path of the
-module whose call ran it, and when that call ran more than this one row, the operation too
-(``layer1.0.add``, ``features.1.0.mul``); a name that repeats gets ``:2``, ``:3``, ...
+module whose call ran it (``layer1.0.relu``), followed by the operation where that call ran
+more than this one row or the row combines two activations (``layer1.0.add``,
+``features.1.0.mul``, ``stage1.cell0.node2.add``); a name that repeats gets ``:2``, ``:3``, ...
 Each parameter is counted once, on the first row that reads it (a shared layer's later
 calls hold none; a class token or layer scale counts on its copy or multiply row), so the
 workload's parameters are those the network uses.
@@ -107,7 +108,7 @@ def trace_module(module: nn.Module, input_shape: Sequence[int]) -> list[TracedRo
     training = {submodule: submodule.training for submodule in module.modules()}
     handles = []
     for submodule, name in names.items():
-        handles.append(submodule.register_forward_pre_hook(lambda m, args, name=name: recorder.enter(name)))
+        handles.append(submodule.register_forward_pre_hook(lambda m, args, name=name: recorder.enter(name, m)))
         handles.append(submodule.register_forward_hook(lambda m, args, out: recorder.leave()))
     recorder = _Recorder()
     fastpath = torch.backends.mha.get_fastpath_enabled()
@@ -213,6 +214,8 @@ class _ScopedInterpreter(torch.fx.Interpreter):
     def run_node(self, node: torch.fx.Node) -> Any:
         stack = node.meta.get("nn_module_stack") or {}
         self.recorder.scope = [(path, key) for key, (path, _) in stack.items() if path]
+        for path, kind in stack.values():
+            self.recorder.types[path] = kind.rsplit(".", 1)[-1] if isinstance(kind, str) else kind.__name__
         return super().run_node(node)
 
 
@@ -235,11 +238,14 @@ class _Recorder(TorchDispatchMode):
         self.counted: set[str] = set()
         self.pending: list[_Pending] = []
         self.scope: list[tuple[str, Any]] = []
+        self.types: dict[str, str] = {}
+        """Class name of the module at each path, for error messages."""
         self._calls = 0
 
-    def enter(self, name: str) -> None:
+    def enter(self, name: str, module: nn.Module) -> None:
         self._calls += 1
         self.scope.append((name, self._calls))
+        self.types[name] = type(module).__name__
 
     def leave(self) -> None:
         self.scope.pop()
@@ -278,8 +284,9 @@ class _Recorder(TorchDispatchMode):
         try:
             row = operator_row(func, args, kwargs, out, lambda t: self.parameter_of(t) is not None)
         except UnsupportedOperator as error:
-            where = ".".join(p for p, _ in self.scope[-1:]) or "<root>"
-            raise ValueError(f"cannot trace module {where!r}: {error}") from None
+            where = self.scope[-1][0] if self.scope else ""
+            kind = f" ({self.types[where]})" if where in self.types else ""
+            raise ValueError(f"cannot trace module {where or '<root>'!r}{kind}: {func}: {error}") from None
         for index, one in enumerate([] if row is None else row if isinstance(row, list) else [row]):
             self.record(one, inputs if index == 0 else [])
         return out
@@ -298,7 +305,7 @@ class _Recorder(TorchDispatchMode):
             if innermost is None:
                 single = len(self.pending) == 1
                 base_names.append(root_name if single else pending.row.label)
-            elif rows_in_call[innermost] == 1:
+            elif rows_in_call[innermost] == 1 and pending.row.shape.get("inputs", 1) == 1:
                 base_names.append(innermost[0])
             else:
                 base_names.append(f"{innermost[0]}.{pending.row.label}")
