@@ -64,7 +64,7 @@ _NO_DATA = frozenset({
 
 _ELEMENTWISE_EXTRA = frozenset({
     aten.hardswish.default, aten.hardswish_.default, aten._softmax.default, aten._log_softmax.default,
-    aten._safe_softmax.default, aten.softmax.int, aten.log_softmax.int,
+    aten._safe_softmax.default, aten.softmax.int, aten.log_softmax.int, aten._prelu_kernel.default,
 })
 """Elementwise ops that carry no ``pointwise`` tag (softmax rows are normalised per row, in one pass)."""
 
