@@ -145,8 +145,9 @@ def workload_from_exported_program(
         batch_size: ``n`` of every layer.
 
     Raises:
-        ValueError: The program takes other than one tensor input, its batch is static and not 1,
-            or an operator has no Workload layer kind (the message names it).
+        ValueError: The file is not an exported program, the program takes other than one tensor
+            input, its batch is static and not 1, or an operator has no Workload layer kind (the
+            message names it).
 
     Example:
         >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
@@ -155,7 +156,14 @@ def workload_from_exported_program(
         ['0', '1']
     """
     if not isinstance(program, torch.export.ExportedProgram):
-        program = torch.export.load(os.fspath(program))
+        try:
+            program = torch.export.load(os.fspath(program))
+        except FileNotFoundError:
+            raise
+        except Exception as error:  # torch reports a bad archive with many exception types
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ValueError(f"cannot read exported program {os.fspath(program)!r} (torch.export.save .pt2): "
+                             f"{reason}") from None
     return build_workload(trace_exported_program(program), batch_size)
 
 
