@@ -172,8 +172,8 @@ def plot(results: Path, output: Path, kind: str, x_metric: str | None, y_metric:
               "classifiers alexnet, convnext_tiny, densenet121, efficientnet_b0, mobilenet_v2, mobilenet_v3_large, "
               "regnet_y_400mf, resnet18, resnet50, squeezenet1_0, vgg16, vit_b_16.")
 @click.option("--model-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Your own network instead: a program saved by torch.export.save (.pt2), exported with batch 1 "
-                   "or a dynamic batch dimension.")
+              help="Your own network instead: a program saved by torch.export.save (.pt2), or an ONNX model "
+                   "(.onnx, needs the onnx package), exported with batch 1 or a dynamic batch dimension.")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1))
 @click.option("--precision", help="fp32, tf32, fp16, bf16, fp8, int8 or int4 "
               "[default: fp16 on GPUs, int8 on systolic arrays, int8 with 4-bit weights, 16-bit activations on EIE].")
@@ -193,6 +193,10 @@ def cost(hardware: str, space: str | None, arch: str | None, dataset: str, model
         from search_spaces import model_workload
 
         workload = model_workload(model, batch_size=batch_size)
+    elif model_file is not None and model_file.suffix.lower() == ".onnx":
+        from search_spaces import workload_from_onnx
+
+        workload = workload_from_onnx(model_file, batch_size=batch_size)
     elif model_file is not None:
         from search_spaces import workload_from_exported_program
 

@@ -41,13 +41,14 @@ class OperatorRow:
             ``elementwise``, ``norm``).
         shape: Its keyword arguments (sizes of one sample).
         label: Short name of the operation (``add``, ``cat``, ``qk``), used in row names.
-        weight: The tensor argument that holds the layer's weights (conv, linear, norm), if any.
+        weight: The tensor argument that holds the layer's weights (conv, linear, norm), if any
+            (in an ONNX graph, the name of its initializer).
     """
 
     method: str
     shape: dict[str, Any]
     label: str
-    weight: torch.Tensor | None = None
+    weight: torch.Tensor | str | None = None
 
 
 class UnsupportedOperator(ValueError):

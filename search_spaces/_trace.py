@@ -228,10 +228,18 @@ class _ScopedInterpreter(torch.fx.Interpreter):
 
 
 @dataclasses.dataclass
-class _Pending:
+class PendingRow:
+    """A recorded row before naming.
+
+    Args:
+        row: What the operator computes.
+        scope: ``(module path, call)`` of each module call it ran inside, outermost first.
+        weight_name: Name of the parameter that holds its weights, if any.
+        params: Parameters first read by it.
+    """
+
     row: OperatorRow
     scope: tuple[tuple[str, Any], ...]
-    """``(module path, call)`` of each module call the op ran inside, outermost first."""
     weight_name: str | None
     params: int
 
@@ -244,7 +252,7 @@ class _Recorder(TorchDispatchMode):
         self.parameter_names: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self.watched: dict[str, torch.Tensor] = {}
         self.counted: set[str] = set()
-        self.pending: list[_Pending] = []
+        self.pending: list[PendingRow] = []
         self.scope: list[tuple[str, Any]] = []
         self.types: dict[str, str] = {}
         """Class name of the module at each path, for error messages."""
@@ -275,7 +283,7 @@ class _Recorder(TorchDispatchMode):
                 self.counted.add(name)
                 params += self.watched[name].numel()
         weight_name = self.parameter_of(row.weight) if row.weight is not None else None
-        self.pending.append(_Pending(row, tuple(self.scope), weight_name, params))
+        self.pending.append(PendingRow(row, tuple(self.scope), weight_name, params))
 
     def __torch_dispatch__(self, func: Any, types: tuple, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
@@ -300,30 +308,34 @@ class _Recorder(TorchDispatchMode):
         return out
 
     def rows(self, root_name: str) -> list[TracedRow]:
-        """Name the recorded rows (see the module docstring) and return them in order."""
-        rows_in_call = collections.Counter(call for pending in self.pending for call in pending.scope)
-        base_names = []
-        for pending in self.pending:
-            if pending.weight_name is not None:
-                base = pending.weight_name.removesuffix("weight").rstrip("._")
-                if base:
-                    base_names.append(base)
-                    continue
-            innermost = next((scope for scope in reversed(pending.scope) if scope[0]), None)
-            if innermost is None:
-                single = len(self.pending) == 1
-                base_names.append(root_name if single else pending.row.label)
-            elif rows_in_call[innermost] == 1 and pending.row.shape.get("inputs", 1) == 1:
-                base_names.append(innermost[0])
-            else:
-                base_names.append(f"{innermost[0]}.{pending.row.label}")
-        seen: collections.Counter[str] = collections.Counter()
-        rows = []
-        for base, pending in zip(base_names, self.pending, strict=True):
-            seen[base] += 1
-            name = base if seen[base] == 1 else f"{base}:{seen[base]}"
-            rows.append(TracedRow(name, pending.row.method, pending.row.shape, pending.params))
-        return rows
+        """The recorded rows, named (see the module docstring), in order."""
+        return name_rows(self.pending, root_name)
+
+
+def name_rows(pending: Sequence[PendingRow], root_name: str) -> list[TracedRow]:
+    """Name recorded rows as the module docstring says; ``root_name`` names a network of one row."""
+    rows_in_call = collections.Counter(call for row in pending for call in row.scope)
+    base_names = []
+    for row in pending:
+        if row.weight_name is not None and row.weight_name.endswith("weight"):
+            base = row.weight_name.removesuffix("weight").rstrip("._")
+            if base:
+                base_names.append(base)
+                continue
+        innermost = next((scope for scope in reversed(row.scope) if scope[0]), None)
+        if innermost is None:
+            base_names.append(root_name if len(pending) == 1 else row.row.label)
+        elif rows_in_call[innermost] == 1 and row.row.shape.get("inputs", 1) == 1:
+            base_names.append(innermost[0])
+        else:
+            base_names.append(f"{innermost[0]}.{row.row.label}")
+    seen: collections.Counter[str] = collections.Counter()
+    rows = []
+    for base, row in zip(base_names, pending, strict=True):
+        seen[base] += 1
+        name = base if seen[base] == 1 else f"{base}:{seen[base]}"
+        rows.append(TracedRow(name, row.row.method, row.row.shape, row.params))
+    return rows
 
 
 def _fake(tensor: torch.Tensor) -> torch.Tensor:
