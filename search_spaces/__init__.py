@@ -44,8 +44,8 @@ from search_spaces._nb201 import (
 from search_spaces._resnet import ResNetArch, ResNetSpace
 
 if TYPE_CHECKING:
-    from search_spaces._reference_models import build_model, list_models, model_input_shape, model_workload
     from search_spaces._onnx import workload_from_onnx
+    from search_spaces._reference_models import build_model, list_models, model_input_shape, model_workload
     from search_spaces._trace import workload_from_exported_program, workload_from_module
 
 _SPACES: dict[str, type[SearchSpace]] = {space.name: space for space in (MobileNetSpace, NB201Space, ResNetSpace)}

@@ -8,7 +8,7 @@ activations a ``MATMUL`` (attention exported as ``MatMul``, ``Softmax``, ``MatMu
 softmax and AV rows), normalisations ``NORM``, pools ``POOL`` / ``MAX_POOL``, data movement
 (``Concat``, ``Pad``, ``Transpose``, ``Slice``, ``Gather``, ``Resize``, ...) ``COPY``, and
 pointwise math ``ELEMENTWISE``. ``Reshape``, ``Flatten``, ``Squeeze``, ``Unsqueeze``,
-``Identity``, ``Dropout`` and shape arithmetic are not rows. Any other operator is refused
+``Identity``, ``Dropout`` and arithmetic on integer tensors (shape computations) are not rows. Any other operator is refused
 with an error naming the node.
 
 Rows are named as :mod:`search_spaces._trace` names them: a weighted row after its weight
@@ -87,13 +87,18 @@ def _rows(model: Any) -> list:
     batch.Clear()
     batch.dim_value = 1
     del graph.value_info[:]
-    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True).graph
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True).graph
     shapes: dict[str, tuple[int, ...]] = {}
+    floats: set[str] = set()
     for value in [*inferred.input, *inferred.value_info, *inferred.output]:
         dims = value.type.tensor_type.shape.dim
         shapes[value.name] = tuple(dim.dim_value for dim in dims)
+        if value.type.tensor_type.elem_type in _FLOAT_TYPES:
+            floats.add(value.name)
     for name, tensor in initializers.items():
         shapes[name] = tuple(tensor.dims)
+        if tensor.data_type in _FLOAT_TYPES:
+            floats.add(name)
     constants = {name: numpy_helper.to_array(tensor) for name, tensor in initializers.items()
                  if tensor.data_type not in _FLOAT_TYPES and len(tensor.dims) <= 1}
     trained = {name for name, tensor in initializers.items()
@@ -103,6 +108,10 @@ def _rows(model: Any) -> list:
     scope: list[tuple[str, int]] = []
     calls = 0
     for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+        if not floats.intersection((*node.input, *node.output)):
+            continue  # integer arithmetic on shapes (Shape, Slice, Concat of sizes): no activation moves
         paths = _scope_paths(node.name)
         common = 0
         while common < min(len(scope), len(paths)) and scope[common][0] == paths[common]:
@@ -111,7 +120,11 @@ def _rows(model: Any) -> list:
         for path in paths[common:]:
             calls += 1
             scope.append((path, calls))
+        unknown = next((name for name in (*node.input, *node.output) if name and 0 in shapes.get(name, (1,))), None)
         try:
+            if unknown is not None and node.op_type not in _NO_ROW:
+                raise ValueError(f"ONNX shape inference left the size of {unknown!r} unknown; export the model "
+                                 f"with a static batch of 1")
             row = _node_row(node, shapes, initializers, constants)
         except ValueError as error:
             raise ValueError(f"cannot trace ONNX node {node.name or node.output[0]!r} ({node.op_type}): "
@@ -221,6 +234,8 @@ def _node_row(node: Any, shapes: dict, initializers: dict, constants: dict) -> O
         x = shapes[ins[0]]
         axes = _attribute(node, "axes", None)
         if axes is None and len(ins) > 1 and ins[1]:
+            if ins[1] not in constants:
+                raise ValueError("reduction axes computed at run time have no Workload equivalent")
             axes = constants[ins[1]].tolist()
         reduced = sorted(a % len(x) for a in (axes if axes else range(len(x))))
         if len(x) == 4 and reduced == [2, 3]:
