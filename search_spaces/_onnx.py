@@ -8,8 +8,8 @@ activations a ``MATMUL`` (attention exported as ``MatMul``, ``Softmax``, ``MatMu
 softmax and AV rows), normalisations ``NORM``, pools ``POOL`` / ``MAX_POOL``, data movement
 (``Concat``, ``Pad``, ``Transpose``, ``Slice``, ``Gather``, ``Resize``, ...) ``COPY``, and
 pointwise math ``ELEMENTWISE``. ``Reshape``, ``Flatten``, ``Squeeze``, ``Unsqueeze``,
-``Identity``, ``Dropout`` and arithmetic on integer tensors (shape computations) are not rows. Any other operator is refused
-with an error naming the node.
+``Identity``, ``Dropout`` and arithmetic on integer tensors (shape computations) are not
+rows. Any other operator is refused with an error naming the node.
 
 Rows are named as :mod:`search_spaces._trace` names them: a weighted row after its weight
 initializer (``layer1.0.conv1``); another after the module scope in the node's name, which
