@@ -267,18 +267,21 @@ def _adaptive_pool(mode: str) -> Callable[..., OperatorRow]:
     return pool
 
 
-def _reduction(mode: str) -> Callable[..., OperatorRow]:
+def _reduction(mode: str, name: str) -> Callable[..., OperatorRow]:
+    """A reduction as a global pool; over a feature map's height and width it is labelled one
+    (``avgpool``: ``F.adaptive_avg_pool2d(x, 1)`` runs as a mean over them)."""
     def reduce(args, kwargs, out, is_weight) -> OperatorRow:
         x = args[0]
         dims = args[1] if len(args) > 1 else kwargs.get("dim")
         reduced = range(x.dim()) if dims is None or dims == [] else [d % x.dim() for d in _flat([dims])]
         if x.dim() == 4 and sorted(reduced) == [2, 3]:  # global pooling of a feature map
             _, c, h, w = x.shape
+            label = f"{mode}pool"
         else:
             h = math.prod(x.shape[d] for d in reduced)
             c, w = x.numel() // h, 1
-        return OperatorRow("pool", {"c": c, "h": h, "w": w, "r": h, "global_pool": True, "mode": mode},
-                           "mean" if mode == "avg" else "max")
+            label = name
+        return OperatorRow("pool", {"c": c, "h": h, "w": w, "r": h, "global_pool": True, "mode": mode}, label)
     return reduce
 
 
@@ -299,9 +302,9 @@ _HANDLERS: dict[Any, Callable[..., OperatorRow]] = {
     aten.avg_pool2d: _window_pool("avg"),
     aten._adaptive_avg_pool2d: _adaptive_pool("avg"),
     aten.adaptive_max_pool2d: _adaptive_pool("max"),
-    aten.mean: _reduction("avg"),
-    aten.sum: _reduction("avg"),
-    aten.amax: _reduction("max"),
+    aten.mean: _reduction("avg", "mean"),
+    aten.sum: _reduction("avg", "sum"),
+    aten.amax: _reduction("max", "amax"),
 }
 
 

@@ -276,11 +276,11 @@ class Functional(nn.Module):
 def test_functional_ops_are_rows():
     workload = workload_from_module(Functional(), (4, 6, 6), batch_size=3)
     assert workload.name.tolist() == [
-        "conv", "relu", "cat", "mean", "squeeze", "relu:2", "excite", "sigmoid", "mul", "constant_pad_nd", "matmul",
+        "conv", "relu", "cat", "avgpool", "squeeze", "relu:2", "excite", "sigmoid", "mul", "constant_pad_nd", "matmul",
     ]
     kinds = dict(zip(workload.name.tolist(), map(LayerKind, workload.kind), strict=True))
     assert kinds["cat"] == kinds["constant_pad_nd"] == LayerKind.COPY
-    assert kinds["mean"] == LayerKind.POOL and kinds["mul"] == LayerKind.ELEMENTWISE
+    assert kinds["avgpool"] == LayerKind.POOL and kinds["mul"] == LayerKind.ELEMENTWISE
     assert kinds["matmul"] == LayerKind.MATMUL
     cat, pad, mul, product = (workload.name.tolist().index(n) for n in ("cat", "constant_pad_nd", "mul", "matmul"))
     assert int(workload.output_elems[cat]) == int(workload.input_elems[cat]) == 3 * 8 * 36
