@@ -152,18 +152,23 @@ def test_layer_norm_over_tokens():
     assert workload_from_module(nn.LayerNorm(6, bias=False), (5, 6)).params.tolist() == [6]
 
 
-def test_nb201_zero_op_is_an_elementwise_layer():
-    from search_spaces._nb201_torch import Zero
+class ZeroOp(nn.Module):
+    """NAS-Bench-201's reference ``none`` op: zeros computed as ``x.mul(0.)``, a kernel like any other."""
 
+    def forward(self, x):
+        return x.mul(0.0)
+
+
+def test_a_computed_zero_branch_is_an_elementwise_layer():
     class Branches(nn.Module):
         def __init__(self):
             super().__init__()
             self.conv = nn.Conv2d(3, 4, 1, bias=False)
-            self.zero = Zero()
+            self.zero = ZeroOp()
 
         def forward(self, x):
             y = self.conv(x)
-            return y + self.zero(y)  # a zero branch is computed and summed, as in NB201
+            return y + self.zero(y)  # a zero branch is computed and summed, as in NB201's reference code
 
     net = Branches()
     workload = workload_from_module(net, (3, 5, 5), batch_size=2)
