@@ -301,7 +301,7 @@ MOBILENET_V2_BLOCKS: tuple[tuple[int, int, int, int], ...] = (
 """``(t, c, n, s)`` rows of MobileNetV2's Table 2: expansion, output channels, repeats, first stride."""
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(_FeaturesPoolClassifier):
     """MobileNetV2 at width 1.0: 17 inverted residual blocks between a 3x3 stem and a 1x1 head.
 
     Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018
@@ -310,7 +310,6 @@ class MobileNetV2(nn.Module):
 
     Published: 300 M multiply-adds and 3.4 M parameters (paper, Table 4); 3,504,872
     parameters and 0.30 GMACs (torchvision model table); this definition counts 300,774,272 MACs.
-    As in torchvision, the global pooling is a function call (a ``mean`` row in a trace).
 
     Args:
         num_classes: Outputs of the last linear layer.
@@ -326,12 +325,11 @@ class MobileNetV2(nn.Module):
                 channels = c_out
         layers.append(_conv_bn_relu6(channels, 1280, 1))
         self.features = nn.Sequential(*layers)
+        # torchvision pools with a function call; a module marks the pooled features for the Zen
+        # proxy. A trace names both ``avgpool``.
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
         _init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
-        return self.classifier(torch.flatten(x, 1))
 
 
 _MODULES: dict[str, Callable[[int], nn.Module]] = {
