@@ -106,8 +106,8 @@ def operator_row(
     """
     if moves_no_data(func):
         return None
-    tensors = [a for a in _flat(args) + _flat(list(kwargs.values())) if isinstance(a, torch.Tensor)]
-    if not tensors or not any(isinstance(result, torch.Tensor) for result in _flat([out])):
+    tensors = tensor_arguments(args, kwargs)
+    if not tensors or not tensor_arguments([out], {}):
         return None  # a factory (zeros, arange) reads nothing; a query (device, size) writes nothing
     packet = func.overloadpacket
     if packet in _ATTENTION:
@@ -122,6 +122,11 @@ def operator_row(
         inputs = sum(1 for t in tensors if t.numel() == result.numel() and t.numel() > 1)
         return OperatorRow("elementwise", {**_chw(result.shape), "inputs": max(inputs, 1)}, _label(func))
     raise UnsupportedOperator("the Workload IR has no layer kind for this operator")
+
+
+def tensor_arguments(args: Sequence[Any], kwargs: dict[str, Any]) -> list[torch.Tensor]:
+    """The tensors among an operator's arguments (or results), lists of tensors opened."""
+    return [a for a in _flat(args) + _flat(list(kwargs.values())) if isinstance(a, torch.Tensor)]
 
 
 def _label(func: torch._ops.OpOverload) -> str:

@@ -41,6 +41,7 @@ from search_spaces._operator_rows import (
     UnsupportedOperator,
     moves_no_data,
     operator_row,
+    tensor_arguments,
 )
 
 
@@ -68,9 +69,9 @@ def workload_from_module(
 
     Rows follow execution order; how they are named and which operators become which layer
     kinds is described in :mod:`search_spaces._trace` and :mod:`search_spaces._operator_rows`.
-    The module runs in eval mode without gradients, on fake tensors of its parameters' device
-    and dtype (its weights are neither read nor copied; a module built under
-    ``torch.device("meta")`` works too); training flags are restored afterwards.
+    The module runs in eval mode without gradients, on fake tensors of its parameters' shapes,
+    dtype and device (its weights are neither read nor copied; a module built under
+    ``torch.device("meta")`` is traced as if on the CPU); training flags are restored afterwards.
     ``nn.MultiheadAttention``'s fused inference path is switched off while tracing, so its
     projections and attention are seen.
 
@@ -119,7 +120,8 @@ def trace_module(module: nn.Module, input_shape: Sequence[int]) -> list[TracedRo
             parameters = {name: _fake(tensor) for name, tensor in module.named_parameters()}
             buffers = {name: _fake(tensor) for name, tensor in module.named_buffers()}
             recorder.watch(parameters)
-            sample = torch.zeros((1, *shape), dtype=dtype)
+            device = next(iter(parameters.values())).device if parameters else torch.device("cpu")
+            sample = torch.zeros((1, *shape), dtype=dtype, device=device)
             with recorder:
                 torch.func.functional_call(module, {**parameters, **buffers}, (sample,))
     finally:
@@ -288,14 +290,13 @@ class _Recorder(TorchDispatchMode):
     def __torch_dispatch__(self, func: Any, types: tuple, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        inputs = [a for a in _flatten(args) + _flatten(list(kwargs.values())) if isinstance(a, torch.Tensor)]
+        inputs = tensor_arguments(args, kwargs)
         if moves_no_data(func):
             # A view of a parameter is still that parameter (a transposed weight, an expanded token).
             owner = next((self.parameter_of(t) for t in inputs if self.parameter_of(t) is not None), None)
             if owner is not None:
-                for result in _flatten([out]):
-                    if isinstance(result, torch.Tensor):
-                        self.parameter_names.setdefault(result, owner)
+                for result in tensor_arguments([out], {}):
+                    self.parameter_names.setdefault(result, owner)
             return out
         try:
             row = operator_row(func, args, kwargs, out, lambda t: self.parameter_of(t) is not None)
@@ -343,13 +344,3 @@ def _fake(tensor: torch.Tensor) -> torch.Tensor:
     CPU where ``tensor`` is on the meta device, so that device-specific kernels are chosen as on a CPU."""
     device = torch.device("cpu") if tensor.is_meta else tensor.device
     return torch.empty_strided(tuple(tensor.shape), tuple(tensor.stride()), dtype=tensor.dtype, device=device)
-
-
-def _flatten(values: Sequence[Any]) -> list[Any]:
-    flat: list[Any] = []
-    for value in values:
-        if isinstance(value, (list, tuple)):
-            flat.extend(_flatten(value))
-        else:
-            flat.append(value)
-    return flat
