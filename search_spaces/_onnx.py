@@ -8,8 +8,8 @@ activations a ``MATMUL`` (attention exported as ``MatMul``, ``Softmax``, ``MatMu
 softmax and AV rows), normalisations ``NORM``, pools ``POOL`` / ``MAX_POOL``, data movement
 (``Concat``, ``Pad``, ``Transpose``, ``Slice``, ``Gather``, ``Resize``, ...) ``COPY``, and
 pointwise math ``ELEMENTWISE``. ``Reshape``, ``Flatten``, ``Squeeze``, ``Unsqueeze``,
-``Identity``, ``Dropout`` and arithmetic on integer tensors (shape computations) are not
-rows. Any other operator is refused with an error naming the node.
+``Identity``, ``Dropout`` and arithmetic on integer tensors or scalars (shape computations)
+are not rows. Any other operator is refused with an error naming the node.
 
 Rows are named as :mod:`search_spaces._trace` names them: a weighted row after its weight
 initializer (``layer1.0.conv1``); another after the module scope in the node's name, which
@@ -110,8 +110,13 @@ def _rows(model: Any) -> list:
     for node in graph.node:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-        if not floats.intersection((*node.input, *node.output)):
-            continue  # integer arithmetic on shapes (Shape, Slice, Concat of sizes): no activation moves
+        if node.op_type == "Identity" and node.input[0] in trained:
+            # An exporter stores equal tensors once (freshly initialised biases are all zeros) and
+            # hands each further user an Identity of it: each is a parameter of its own.
+            trained.add(node.output[0])
+            shapes[node.output[0]] = shapes[node.input[0]]
+        if not floats.intersection((*node.input, *node.output)) or math.prod(shapes.get(node.output[0], (0,))) == 1:
+            continue  # arithmetic on sizes or scalars (Shape, Gather, Sqrt of a head size): no activation moves
         paths = _scope_paths(node.name)
         common = 0
         while common < min(len(scope), len(paths)) and scope[common][0] == paths[common]:
@@ -123,8 +128,8 @@ def _rows(model: Any) -> list:
         unknown = next((name for name in (*node.input, *node.output) if name and 0 in shapes.get(name, (1,))), None)
         try:
             if unknown is not None and node.op_type not in _NO_ROW:
-                raise ValueError(f"ONNX shape inference left the size of {unknown!r} unknown; export the model "
-                                 f"with a static batch of 1")
+                raise ValueError(f"ONNX shape inference cannot size {unknown!r} (its shape is computed at run "
+                                 f"time); save the network with torch.export.save (.pt2) instead")
             row = _node_row(node, shapes, initializers, constants)
         except ValueError as error:
             raise ValueError(f"cannot trace ONNX node {node.name or node.output[0]!r} ({node.op_type}): "

@@ -91,3 +91,17 @@ def test_cli_costs_an_onnx_file(tmp_path):
     bad.write_bytes(b"\x00not onnx")
     result = CliRunner().invoke(main, ["cost", "--model-file", str(bad), "--hardware", "tpu_v1"])
     assert result.exit_code == 2 and "cannot read ONNX model" in result.output
+
+
+def test_an_exported_transformer_block_keeps_its_work_and_parameters(tmp_path):
+    from test_trace import Encoder
+
+    net = Encoder()
+    _export(net, tmp_path / "encoder.onnx", (10, 32))
+    from_onnx = workload_from_onnx(tmp_path / "encoder.onnx", batch_size=2)
+    traced = workload_from_module(net, (10, 32), batch_size=2)
+    assert int(from_onnx.macs.sum()) == int(traced.macs.sum())
+    # The exporter stores the equal, freshly initialised biases and norm weights once; each user still counts.
+    assert int(from_onnx.params.sum()) == sum(p.numel() for p in net.parameters())
+    products = from_onnx.kind == LayerKind.MATMUL
+    assert from_onnx.macs[products].tolist() == [2 * 4 * 10 * 8 * 10] * 2  # QK^T and AV of 4 heads
