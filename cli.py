@@ -168,7 +168,12 @@ def plot(results: Path, output: Path, kind: str, x_metric: str | None, y_metric:
 @click.option("--arch", help="Genotype in the space, e.g. an NB201 arch string '|nor_conv_3x3~0|+|...|'.")
 @click.option("--dataset", help="Dataset option of the space [default: the space's; nb201: cifar10, mobilenet and "
               "resnet: imagenet].")
-@click.option("--model", help="A reference network instead of --space/--arch, e.g. resnet18.")
+@click.option("--model", help="A reference network instead of --space/--arch: one of torchvision's ImageNet "
+              "classifiers alexnet, convnext_tiny, densenet121, efficientnet_b0, mobilenet_v2, mobilenet_v3_large, "
+              "regnet_y_400mf, resnet18, resnet50, squeezenet1_0, vgg16, vit_b_16.")
+@click.option("--model-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Your own network instead: a program saved by torch.export.save (.pt2), or an ONNX model "
+                   "(.onnx, needs the onnx package), exported with batch 1 or a dynamic batch dimension.")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1))
 @click.option("--precision", help="fp32, tf32, fp16, bf16, fp8, int8 or int4 "
               "[default: fp16 on GPUs, int8 on systolic arrays, int8 with 4-bit weights, 16-bit activations on EIE].")
@@ -177,18 +182,27 @@ def plot(results: Path, output: Path, kind: str, x_metric: str | None, y_metric:
 @click.option("--top", type=click.IntRange(min=1), help="Show only the N slowest layers.")
 @click.option("--mode", type=click.Choice(["eager", "cuda_graph"]),
               help="GPU execution mode: eager PyTorch or a replayed CUDA graph [default: the preset's].")
-def cost(hardware: str, space: str | None, arch: str | None, dataset: str, model: str | None, batch_size: int,
-         precision: str | None, weight_bits: int | None, act_bits: int | None, top: int | None,
-         mode: str | None) -> None:
+def cost(hardware: str, space: str | None, arch: str | None, dataset: str, model: str | None,
+         model_file: Path | None, batch_size: int, precision: str | None, weight_bits: int | None,
+         act_bits: int | None, top: int | None, mode: str | None) -> None:
     """Cost one network on one hardware preset: per-layer latency, energy, bound, and totals."""
     from nas import cost_network, format_cost
 
-    if (model is None) == (space is None or arch is None):
-        raise click.UsageError("give either --model NAME, or --space NAME with --arch GENOTYPE")
+    given = (model is not None) + (model_file is not None) + (space is not None and arch is not None)
+    if given != 1 or (space is None) != (arch is None):
+        raise click.UsageError("give either --model NAME, or --space NAME with --arch GENOTYPE, or --model-file PATH")
     if model is not None:
         from search_spaces import model_workload
 
         workload = model_workload(model, batch_size=batch_size)
+    elif model_file is not None and model_file.suffix.lower() == ".onnx":
+        from search_spaces import workload_from_onnx
+
+        workload = workload_from_onnx(model_file, batch_size=batch_size)
+    elif model_file is not None:
+        from search_spaces import workload_from_exported_program
+
+        workload = workload_from_exported_program(model_file, batch_size=batch_size)
     else:
         workload = _space(space, dataset).workload(arch, batch_size=batch_size)
     try:

@@ -48,8 +48,9 @@ from search_spaces._nb201 import (
 from search_spaces._resnet import ResNetArch, ResNetSpace
 
 if TYPE_CHECKING:
+    from search_spaces._onnx import workload_from_onnx
     from search_spaces._reference_models import build_model, list_models, model_input_shape, model_workload
-    from search_spaces._trace import workload_from_module
+    from search_spaces._trace import workload_from_exported_program, workload_from_module
 
 _SPACES: dict[str, type[SearchSpace]] = {space.name: space for space in (MobileNetSpace, NB201Space, ResNetSpace)}
 
@@ -84,6 +85,8 @@ def get_space(name: str, **options: Any) -> SearchSpace:
 
 _NEED_TORCH = {
     "workload_from_module": "search_spaces._trace",
+    "workload_from_exported_program": "search_spaces._trace",
+    "workload_from_onnx": "search_spaces._onnx",
     "build_model": "search_spaces._reference_models",
     "list_models": "search_spaces._reference_models",
     "model_input_shape": "search_spaces._reference_models",
@@ -129,5 +132,7 @@ __all__ = [
     "model_workload",
     "parse_arch",
     "validate_arch",
+    "workload_from_exported_program",
     "workload_from_module",
+    "workload_from_onnx",
 ]

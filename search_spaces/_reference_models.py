@@ -1,16 +1,19 @@
-"""Well-known ImageNet networks as torch modules, so fixed reference models can be costed.
+"""Well-known ImageNet networks, so fixed reference models can be costed: ``nas cost --model vit_b_16``.
 
-``nas cost --model resnet18 --hardware h100`` costs :func:`model_workload` of a network
-listed here. Each definition is written from its paper and reproduces torchvision's
-variant layer for layer: the same layer shapes, the same parameter count, and the same
-module names (``layer1.0.conv1``, ``features.3``, ``classifier.6``), so a traced workload
-names its layers as a trace of the torchvision model would (MobileNetV2 adds an ``avgpool``
-row: torchvision pools it with a function call, which a trace does not see). torchvision
-itself is not needed.
+:func:`list_models` offers the 12 torchvision classifiers measured on an H100 (the file
+``torchvision.csv`` of the project's H100 data: AlexNet to ViT-B/16). Their workloads come
+from ``data/torchvision_workloads.json.gz``: each torchvision 0.28 model traced once at the
+operator level (:mod:`search_spaces._trace`), with MACs equal to what
+``torch.utils.flop_counter.FlopCounterMode`` counts and the module's parameter count; the
+script beside the file regenerates it. So :func:`model_workload` needs neither torchvision
+nor a trace.
 
-MACs below are the multiply-accumulates of the convolutions and linear layers of one
-224x224 image (what torchvision's model tables list under "GFLOPS"); parameters count
-every trainable tensor (weights, biases, batch-norm scales and shifts).
+Five of them are also written here as torch modules, from their papers, reproducing
+torchvision's variant layer for layer (the same shapes, parameter count and module names,
+``layer1.0.conv1``, ``features.3``, ``classifier.6``), so that accuracy proxies and
+``nas sensitivity`` have a module without torchvision: AlexNet, VGG-16, ResNet-18, ResNet-50
+and MobileNetV2. :func:`build_model` returns those, and takes the other seven from torchvision
+where it is installed.
 
 Importing this module imports torch; ``import search_spaces`` does not, because the
 package loads these names on first use.
@@ -18,13 +21,17 @@ package loads these names on first use.
 
 from __future__ import annotations
 
+import functools
+import gzip
+import json
 from collections.abc import Callable, Sequence
+from importlib import resources
 
 import torch
 from torch import nn
 
 from cost_models import Workload
-from search_spaces._trace import workload_from_module
+from search_spaces._trace import TracedRow, build_workload
 
 IMAGENET_INPUT_SHAPE = (3, 224, 224)
 """``(channels, height, width)`` of one input image for every model here."""
@@ -318,45 +325,68 @@ class MobileNetV2(_FeaturesPoolClassifier):
                 channels = c_out
         layers.append(_conv_bn_relu6(channels, 1280, 1))
         self.features = nn.Sequential(*layers)
-        # torchvision pools with a function call; a module lets the trace see the pooling.
+        # torchvision pools with a function call; a module marks the pooled features for the Zen
+        # proxy. A trace names both ``avgpool``.
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
         _init_weights(self)
 
 
-_MODELS: dict[str, Callable[[int], nn.Module]] = {
+_MODULES: dict[str, Callable[[int], nn.Module]] = {
     "alexnet": AlexNet,
     "mobilenet_v2": MobileNetV2,
     "resnet18": lambda num_classes: ResNet(BasicBlock, (2, 2, 2, 2), num_classes),
     "resnet50": lambda num_classes: ResNet(Bottleneck, (3, 4, 6, 3), num_classes),
     "vgg16": VGG16,
 }
+"""The reference models written here as modules."""
+
+TORCHVISION_MODELS: tuple[str, ...] = (
+    "alexnet", "convnext_tiny", "densenet121", "efficientnet_b0", "mobilenet_v2", "mobilenet_v3_large",
+    "regnet_y_400mf", "resnet18", "resnet50", "squeezenet1_0", "vgg16", "vit_b_16",
+)
+"""torchvision's names of the 12 models measured on the H100, whose workloads are shipped."""
+
+_WORKLOADS_FILE = "torchvision_workloads.json.gz"
+
+
+@functools.cache
+def _shipped() -> dict:
+    data = resources.files("search_spaces") / "data" / _WORKLOADS_FILE
+    with data.open("rb") as raw, gzip.open(raw, "rt") as text:
+        return json.load(text)
 
 
 def list_models() -> list[str]:
-    """Registry names of the reference models, sorted.
+    """Registry names of the reference models, sorted (torchvision's names).
 
     Example:
-        >>> list_models()
-        ['alexnet', 'mobilenet_v2', 'resnet18', 'resnet50', 'vgg16']
+        >>> list_models()[:4]
+        ['alexnet', 'convnext_tiny', 'densenet121', 'efficientnet_b0']
+        >>> len(list_models())
+        12
     """
-    return sorted(_MODELS)
+    return sorted(TORCHVISION_MODELS)
 
 
 def _check_name(name: str) -> None:
-    if name not in _MODELS:
+    if name not in TORCHVISION_MODELS:
         raise ValueError(f"unknown reference model {name!r}; choose from {', '.join(list_models())}")
 
 
 def build_model(name: str, num_classes: int = 1000) -> nn.Module:
     """A freshly initialised reference model, in training mode.
 
+    AlexNet, VGG-16, ResNet-18, ResNet-50 and MobileNetV2 are defined here; the others are
+    torchvision's (``torchvision.models.NAME(num_classes=...)``) and need it installed.
+
     Args:
         name: One of :func:`list_models`.
         num_classes: Outputs of the classifier (1000 for ImageNet).
 
     Raises:
-        ValueError: Unknown name, or ``num_classes`` below 1 (one line).
+        ValueError: Unknown name, ``num_classes`` below 1, or a torchvision model without
+            torchvision (one line).
 
     Example:
         >>> net = build_model("resnet18", num_classes=10).eval()
@@ -366,7 +396,16 @@ def build_model(name: str, num_classes: int = 1000) -> nn.Module:
     _check_name(name)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    return _MODELS[name](num_classes)
+    if name in _MODULES:
+        return _MODULES[name](num_classes)
+    from search_spaces._torchvision import torchvision_models
+
+    try:
+        models = torchvision_models()
+    except ModuleNotFoundError:
+        raise ValueError(f"reference model {name!r} is built by torchvision, which is not installed "
+                         f"(pip install torchvision); its workload needs no module: model_workload({name!r})") from None
+    return getattr(models, name)(num_classes=num_classes)
 
 
 def model_input_shape(name: str) -> tuple[int, int, int]:
@@ -380,10 +419,11 @@ def model_input_shape(name: str) -> tuple[int, int, int]:
 
 
 def model_workload(name: str, batch_size: int = 1) -> Workload:
-    """The layers of a reference model (1000 classes) as a Workload, by tracing its module.
+    """The layers of a reference model (1000 classes) as a Workload: torchvision's model, traced.
 
-    The module is built on torch's ``meta`` device: tracing needs only shapes, so no weights
-    are allocated or initialised (VGG-16 would otherwise take 553 MB and seconds).
+    Read from the shipped trace (see the module docstring), so neither torchvision nor torch's
+    tracing runs; the rows are those :func:`~search_spaces.workload_from_module` gives for
+    ``torchvision.models.NAME()``.
 
     Args:
         name: One of :func:`list_models`.
@@ -393,11 +433,16 @@ def model_workload(name: str, batch_size: int = 1) -> Workload:
         ValueError: Unknown name, or ``batch_size`` below 1.
 
     Example:
-        >>> wl = model_workload("resnet18")
-        >>> int(wl.macs.sum()), int(wl.params.sum())
-        (1814073344, 11689512)
+        >>> wl = model_workload("vit_b_16", batch_size=256)
+        >>> int(wl.macs.sum()) // 256, int(wl.params.sum())
+        (17563828224, 86567656)
     """
     _check_name(name)
-    with torch.device("meta"):
-        module = build_model(name)
-    return workload_from_module(module, model_input_shape(name), batch_size=batch_size)
+    rows = [TracedRow(row_name, method, shape, params)
+            for row_name, method, shape, params in _shipped()["models"][name]["rows"]]
+    return build_workload(rows, batch_size)
+
+
+def shipped_versions() -> dict[str, str]:
+    """The torch and torchvision versions the shipped workloads were traced with."""
+    return {key: _shipped()[key] for key in ("torch", "torchvision")}

@@ -1,81 +1,93 @@
-"""Turn a torch module into a :class:`~cost_models.Workload` by running it once.
+"""Turn a torch module or an exported program into a :class:`~cost_models.Workload`.
 
-Forward hooks on the module's layers record each call with the shapes it saw; tensor
-sums written as Python code in a ``forward`` (residual and branch adds, ``a + b`` or
-``out += identity``) are recorded too, through a torch function mode. That covers
-torchvision-style CNNs: ``workload_from_module(torchvision.models.resnet18(), (3, 224, 224))``.
+The network runs once on a fake sample (``torch._subclasses.FakeTensorMode``: shapes only,
+no arithmetic, no memory for activations) under a ``TorchDispatchMode`` that sees every ATen
+operator it calls, as ``torch.utils.flop_counter.FlopCounterMode`` does. So functional code
+counts as much as layers: ``torch.cat``, ``F.relu``, a squeeze-excite multiply, an attention
+product or a ``.contiguous()`` copy each becomes a row (the table of operators and kinds is in
+:mod:`search_spaces._operator_rows`). Parameters and buffers are replaced by fake tensors of
+their shapes on the CPU (``torch.func.functional_call``), so the CPU's fused attention kernel
+is chosen and written as its QK^T, softmax and AV rows.
 
-NB201's zero op (:class:`~search_spaces._nb201_torch.Zero`, the ``none`` edge: ``x.mul(0.)``)
-is recorded as the elementwise layer it runs as, so an NB201 network traces to exactly its
-analytic workload. What is not recorded: functional calls other than tensor sums (``F.relu``,
-``torch.matmul``, ``F.interpolate`` in a ``forward``), and parameter-free modules of other
-kinds (dropout, flatten, identity, upsampling). A module that owns parameters but is not a
-supported layer raises an error, so no weights are ever silently left out.
+Rows are named after where they run. A convolution, linear layer or norm takes the name of
+its weight parameter without ``weight`` (``layer1.0.conv1``,
+``encoder.layers.encoder_layer_0.self_attention.in_proj``); any other row the path of the
+module whose call ran it (``layer1.0.relu``), followed by the operation where that call ran
+more than this one row or the row combines two activations (``layer1.0.add``,
+``features.1.0.mul``, ``stage1.cell0.node2.add``); a name that repeats gets ``:2``, ``:3``, ...
+Each parameter is counted once, on the first row that reads it (a shared layer's later
+calls hold none; a class token or layer scale counts on its copy or multiply row), so the
+workload's parameters are those the network uses.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.weak import WeakIdKeyDictionary
 
 from cost_models import Workload, WorkloadBuilder
-from search_spaces._nb201_torch import Zero
-
-_ACTIVATIONS = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
-    nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.Softplus,
+from search_spaces._operator_rows import (
+    OperatorRow,
+    UnsupportedOperator,
+    moves_no_data,
+    operator_row,
+    tensor_arguments,
 )
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
-_POOLS = (nn.AvgPool2d, nn.MaxPool2d)
-_ADAPTIVE_POOLS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
-_ELEMENTWISE = (*_ACTIVATIONS, Zero)
-"""One op per element, one input: activations and NB201's zero op (a multiply by 0)."""
-_LAYERS = (nn.Conv2d, nn.Linear, *_NORMS, *_POOLS, *_ADAPTIVE_POOLS, *_ELEMENTWISE)
-"""Module types that become a workload row; the ones with parameters are conv, linear and norms."""
-_WITH_PARAMETERS = "Conv2d, Linear, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm"
-_ADD_FUNCTIONS = frozenset({torch.add, torch.Tensor.add, torch.Tensor.add_})
-"""What ``a + b``, ``a += b``, ``torch.add`` and ``a.add(b)`` reach in a function mode."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TracedRow:
+    """One row of a traced network, independent of batch size.
+
+    Args:
+        name: Unique layer name (``layer1.0.conv1``).
+        method: :class:`~cost_models.WorkloadBuilder` method.
+        shape: Its keyword arguments (one sample).
+        params: Parameters first read by this row (counted once per network).
+    """
+
+    name: str
+    method: str
+    shape: dict[str, Any]
+    params: int
 
 
 def workload_from_module(
     module: nn.Module, input_shape: Sequence[int], batch_size: int = 1
 ) -> Workload:
-    """Run ``module`` once on one zero sample and list the layers it called as a Workload.
+    """Run ``module`` once on a fake sample and list every kernel it launches as a Workload.
 
-    Rows follow execution order. A layer is named by its module path (``layer1.0.conv1``);
-    a module called more than once gets ``:2``, ``:3``, ... on its later calls, whose
-    parameters are counted only on the first call. A tensor sum is named after the module
-    whose ``forward`` computes it (``layer1.0.add``; ``add`` in the root's). The module runs in eval mode without
-    gradients; its training flags are restored afterwards.
-
-    Supported layers: ``Conv2d`` (grouped and depthwise too); ``Linear`` (on extra leading
-    dimensions, e.g. tokens, it is recorded as the equivalent 1x1 convolution);
-    ``BatchNorm1d``, ``BatchNorm2d``, ``GroupNorm`` and ``LayerNorm``, all as the norm kind (its
-    2 ops per element understate the statistics that group and layer norms compute at run time);
-    ``AvgPool2d`` and ``MaxPool2d`` with square windows; ``AdaptiveAvgPool2d`` and
-    ``AdaptiveMaxPool2d`` (global, or an integer window); and the usual activations (ReLU,
-    ReLU6, GELU, SiLU, Hardswish, sigmoid, ...) and NB201's ``Zero`` as elementwise ops.
+    Rows follow execution order; how they are named and which operators become which layer
+    kinds is described in :mod:`search_spaces._trace` and :mod:`search_spaces._operator_rows`.
+    The module runs in eval mode without gradients, on fake tensors of its parameters' shapes,
+    dtype and device (its weights are neither read nor copied; a module built under
+    ``torch.device("meta")`` is traced as if on the CPU); training flags are restored afterwards.
+    ``nn.MultiheadAttention``'s fused inference path is switched off while tracing, so its
+    projections and attention are seen.
 
     Args:
         module: The network.
         input_shape: Shape of one input sample without the batch dimension, e.g. ``(3, 224, 224)``.
         batch_size: ``n`` of every layer. Work and activations scale linearly with it, so the
-            module itself runs on a single sample.
+            module runs on a single sample.
 
     Returns:
-        One network; its MACs and parameters equal what the module computes and holds.
+        One network; its MACs are those ``FlopCounterMode`` counts (convolutions, matrix
+        products, attention), its parameters those the forward pass reads.
 
     Raises:
-        ValueError: A module holds parameters but is not a supported layer (the message
-            names it), or a layer's geometry has no Workload equivalent (unequal strides,
-            non-square pooling windows, a padding that differs between the axes).
+        ValueError: An operator has no Workload layer kind, or a layer's geometry has no
+            Workload equivalent; the message names the layer and the operator.
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
@@ -83,203 +95,252 @@ def workload_from_module(
         >>> wl.name.tolist(), int(wl.macs.sum()), int(wl.params.sum())
         (['0', '1', '2'], 884736, 224)
     """
+    return build_workload(trace_module(module, input_shape), batch_size)
+
+
+def trace_module(module: nn.Module, input_shape: Sequence[int]) -> list[TracedRow]:
+    """The rows of one sample through ``module`` (see :func:`workload_from_module`)."""
     shape = tuple(int(size) for size in input_shape)
     if not shape or min(shape) < 1:
         raise ValueError(f"input_shape must be positive sizes without the batch dimension, got {input_shape!r}")
-    _check_supported(module)
-    tracer = _Tracer(module)
     first = next(module.parameters(), None)
-    placement = {} if first is None else {"dtype": first.dtype, "device": first.device}
-    sample = torch.zeros((1, *shape), **placement)
+    dtype = torch.get_default_dtype() if first is None else first.dtype
+    names = {submodule: name for name, submodule in module.named_modules()}
     training = {submodule: submodule.training for submodule in module.modules()}
     handles = []
-    for submodule in tracer.names:
-        handles.append(submodule.register_forward_pre_hook(tracer.enter))
-        handles.append(submodule.register_forward_hook(tracer.leave))
+    for submodule, name in names.items():
+        handles.append(submodule.register_forward_pre_hook(lambda m, args, name=name: recorder.enter(name, m)))
+        handles.append(submodule.register_forward_hook(lambda m, args, out: recorder.leave()))
+    recorder = _Recorder()
+    fastpath = torch.backends.mha.get_fastpath_enabled()
     try:
         module.eval()
-        with torch.no_grad(), _SumRecorder(tracer):
-            module(sample)
+        torch.backends.mha.set_fastpath_enabled(False)
+        with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
+            parameters = {name: _fake(tensor) for name, tensor in module.named_parameters()}
+            buffers = {name: _fake(tensor) for name, tensor in module.named_buffers()}
+            recorder.watch(parameters)
+            device = next(iter(parameters.values())).device if parameters else torch.device("cpu")
+            sample = torch.zeros((1, *shape), dtype=dtype, device=device)
+            with recorder:
+                torch.func.functional_call(module, {**parameters, **buffers}, (sample,))
     finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
         for handle in handles:
             handle.remove()
         for submodule, mode in training.items():
             submodule.training = mode
-    return tracer.build(batch_size)
+    return recorder.rows(root_name=type(module).__name__.lower())
 
 
-def _check_supported(module: nn.Module) -> None:
-    for name, submodule in module.named_modules():
-        own = [label for label, _ in submodule.named_parameters(recurse=False)]
-        if own and not isinstance(submodule, _LAYERS):
-            raise ValueError(
-                f"cannot trace module {name or '<root>'!r} ({type(submodule).__name__}): it holds "
-                f"parameters ({', '.join(own)}) but is not a supported layer; supported layers with "
-                f"parameters: {_WITH_PARAMETERS}"
-            )
+def workload_from_exported_program(
+    program: torch.export.ExportedProgram | str | os.PathLike, batch_size: int = 1
+) -> Workload:
+    """The Workload of an exported program (``torch.export.export``, or a ``.pt2`` file it saved).
+
+    The program's graph is replayed on a fake sample of one with its input's other sizes, so
+    its batch dimension must be 1 or dynamic (``torch.export.Dim``). Rows are named from the
+    module paths the export recorded (``nn_module_stack``); parameters are the program's.
+
+    Args:
+        program: An ``ExportedProgram``, or the path of one saved with ``torch.export.save``.
+        batch_size: ``n`` of every layer.
+
+    Raises:
+        ValueError: The file is not an exported program, the program takes other than one tensor
+            input, its batch is static and not 1, or an operator has no Workload layer kind (the
+            message names it).
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+        >>> ep = torch.export.export(net, (torch.zeros(1, 4),))
+        >>> workload_from_exported_program(ep, batch_size=2).name.tolist()
+        ['0', '1']
+    """
+    if not isinstance(program, torch.export.ExportedProgram):
+        try:
+            program = torch.export.load(os.fspath(program))
+        except FileNotFoundError:
+            raise
+        except Exception as error:  # torch reports a bad archive with many exception types
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ValueError(f"cannot read exported program {os.fspath(program)!r} (torch.export.save .pt2): "
+                             f"{reason}") from None
+    return build_workload(trace_exported_program(program), batch_size)
+
+
+def trace_exported_program(program: torch.export.ExportedProgram) -> list[TracedRow]:
+    """The rows of one sample through an exported program (see :func:`workload_from_exported_program`)."""
+    from torch.export.graph_signature import InputKind
+
+    graph = program.graph_module
+    placeholders = [node for node in graph.graph.nodes if node.op == "placeholder"]
+    specs = program.graph_signature.input_specs
+    parameters = {spec.target: program.state_dict[spec.target] for spec in specs if spec.kind == InputKind.PARAMETER}
+    user_inputs = [node for node, spec in zip(placeholders, specs, strict=True) if spec.kind == InputKind.USER_INPUT]
+    if len(user_inputs) != 1:
+        raise ValueError(f"exported program: takes {len(user_inputs)} inputs; a Workload is traced from one "
+                         f"input tensor")
+    example = user_inputs[0].meta["val"]
+    batch = example.shape[0] if example.dim() else None
+    if isinstance(batch, int) and batch != 1:
+        raise ValueError(f"exported program: its input has a static batch of {batch}; export it with batch 1 "
+                         f"or a dynamic batch dimension (torch.export.Dim)")
+    recorder = _Recorder()
+    with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
+        recorder.watch({name: _fake(tensor) for name, tensor in parameters.items()})
+        values = []
+        for spec in specs:
+            if spec.kind == InputKind.USER_INPUT:
+                shape = (1, *(int(size) for size in example.shape[1:]))
+                values.append(torch.zeros(shape, dtype=example.dtype))
+            elif spec.kind == InputKind.PARAMETER:
+                values.append(recorder.watched[spec.target])
+            elif spec.target in program.state_dict:
+                values.append(_fake(program.state_dict[spec.target]))
+            else:
+                values.append(_fake(program.constants[spec.target]))
+        with recorder:
+            _ScopedInterpreter(graph, recorder).run(*values)
+    return recorder.rows(root_name="program")
+
+
+def build_workload(rows: Sequence[TracedRow], batch_size: int) -> Workload:
+    """A Workload of traced rows at ``batch_size`` (the shapes are per sample)."""
+    builder = WorkloadBuilder(batch_size=batch_size)
+    for row in rows:
+        getattr(builder, row.method)(row.name, **row.shape)
+    workload = builder.build()
+    return dataclasses.replace(workload, params=np.array([row.params for row in rows], dtype=np.int64))
+
+
+class _ScopedInterpreter(torch.fx.Interpreter):
+    """Runs an exported graph node by node, telling the recorder which module each node came from."""
+
+    def __init__(self, graph: torch.fx.GraphModule, recorder: _Recorder) -> None:
+        super().__init__(graph)
+        self.recorder = recorder
+
+    def run_node(self, node: torch.fx.Node) -> Any:
+        stack = node.meta.get("nn_module_stack") or {}
+        self.recorder.scope = [(path, key) for key, (path, _) in stack.items() if path]
+        for path, kind in stack.values():
+            self.recorder.types[path] = kind.rsplit(".", 1)[-1] if isinstance(kind, str) else kind.__name__
+        return super().run_node(node)
 
 
 @dataclasses.dataclass
-class _Row:
-    method: str
-    name: str
-    shape: dict[str, Any]
-    module: nn.Module | None
-    """The layer that holds this row's parameters (None for a tensor sum)."""
-    first_call: bool
+class PendingRow:
+    """A recorded row before naming.
 
-
-class _Tracer:
-    """Collects rows from module hooks and the sum recorder, then builds the workload."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.names = {submodule: name for name, submodule in module.named_modules()}
-        self.stack: list[nn.Module] = []
-        self.rows: list[_Row] = []
-        self._calls: collections.Counter[str] = collections.Counter()
-        self._called: set[nn.Module] = set()
-
-    def enter(self, module: nn.Module, args: tuple) -> None:
-        self.stack.append(module)
-
-    def leave(self, module: nn.Module, args: tuple, output: Any) -> None:
-        self.stack.pop()
-        if isinstance(module, _LAYERS):
-            name = self.names[module] or type(module).__name__.lower()  # the root is a single layer
-            method, shape = _layer_shape(module, name, args[0], output)
-            self._append(method, name, shape, module)
-
-    def inside_layer(self) -> bool:
-        return bool(self.stack) and isinstance(self.stack[-1], _LAYERS)
-
-    def record_sum(self, output: torch.Tensor) -> None:
-        owner = self.names[self.stack[-1]]
-        c, h, w = _chw(output.shape)
-        self._append("elementwise", f"{owner}.add" if owner else "add", {"c": c, "h": h, "w": w, "inputs": 2}, None)
-
-    def _append(self, method: str, name: str, shape: dict[str, Any], module: nn.Module | None) -> None:
-        self._calls[name] += 1
-        calls = self._calls[name]
-        first_call = module not in self._called
-        self._called.add(module)
-        self.rows.append(_Row(method, name if calls == 1 else f"{name}:{calls}", shape, module, first_call))
-
-    def build(self, batch_size: int) -> Workload:
-        builder = WorkloadBuilder(batch_size=batch_size)
-        for row in self.rows:
-            getattr(builder, row.method)(row.name, **row.shape)
-        workload = builder.build()
-        params = workload.params.copy()
-        for index, row in enumerate(self.rows):
-            if row.module is None:
-                continue
-            if not row.first_call:
-                params[index] = 0  # shared weights are held once
-                continue
-            held = sum(parameter.numel() for parameter in row.module.parameters())
-            if params[index] != held:
-                raise ValueError(
-                    f"cannot trace module {row.name!r} ({type(row.module).__name__}): it holds {held} "
-                    f"parameters, but its workload row would count {params[index]}"
-                )
-        return dataclasses.replace(workload, params=params)
-
-
-class _SumRecorder(TorchFunctionMode):
-    """Records ``a + b`` of two same-shaped tensors computed outside any supported layer."""
-
-    def __init__(self, tracer: _Tracer) -> None:
-        super().__init__()
-        self.tracer = tracer
-
-    def __torch_function__(
-        self, func: Any, types: tuple, args: tuple = (), kwargs: dict | None = None
-    ) -> Any:
-        kwargs = kwargs or {}
-        output = func(*args, **kwargs)
-        if func in _ADD_FUNCTIONS and not self.tracer.inside_layer():
-            other = args[1] if len(args) > 1 else kwargs.get("other")
-            # A scalar or broadcast add (bias, `0 + x`) is not a branch sum.
-            if isinstance(other, torch.Tensor) and other.shape == args[0].shape:
-                self.tracer.record_sum(output)
-        return output
-
-
-def _layer_shape(module: nn.Module, name: str, x: torch.Tensor, y: torch.Tensor) -> tuple[str, dict[str, Any]]:
-    """The WorkloadBuilder method and keyword arguments for one call of a supported layer."""
-    if isinstance(module, nn.Conv2d):
-        _, c, h, w = x.shape
-        _, k, p, q = y.shape
-        r, s = module.kernel_size
-        stride = _single(module.stride, name, "stride")
-        padding = _equivalent_padding(name, (h, w), (p, q), (r, s), stride)
-        return "conv", {"c": c, "h": h, "w": w, "k": k, "r": r, "s": s, "stride": stride, "padding": padding,
-                        "groups": module.groups, "bias": module.bias is not None}
-    if isinstance(module, nn.Linear):
-        c, k = module.in_features, module.out_features
-        tokens = x.numel() // c
-        if tokens == 1:
-            return "linear", {"c": c, "k": k, "bias": module.bias is not None}
-        # Same MACs and weights as a 1x1 convolution over a (tokens x 1) feature map.
-        return "conv", {"c": c, "h": tokens, "w": 1, "k": k, "r": 1, "bias": module.bias is not None}
-    if isinstance(module, nn.LayerNorm):
-        c = math.prod(module.normalized_shape)
-        return "norm", {"c": c, "h": y.numel() // (y.shape[0] * c), "w": 1, "affine": module.elementwise_affine}
-    c, h, w = _chw(y.shape)
-    mode = "max" if isinstance(module, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)) else "avg"
-    if isinstance(module, _NORMS):
-        return "norm", {"c": c, "h": h, "w": w, "affine": module.affine}
-    if isinstance(module, _ELEMENTWISE):
-        return "elementwise", {"c": c, "h": h, "w": w}
-    _, _, in_h, in_w = x.shape
-    if isinstance(module, _ADAPTIVE_POOLS):
-        if (h, w) == (1, 1):
-            return "pool", {"c": c, "h": in_h, "w": in_w, "r": in_h, "global_pool": True, "mode": mode}
-        if in_h % h or in_w % w or in_h // h != in_w // w:
-            raise ValueError(
-                f"cannot trace module {name!r} ({type(module).__name__}): adaptive pooling "
-                f"{in_h}x{in_w} -> {h}x{w} has no fixed square window"
-            )
-        return "pool", {"c": c, "h": in_h, "w": in_w, "r": in_h // h, "stride": in_h // h, "mode": mode}
-    r = _single(module.kernel_size, name, "kernel_size")
-    stride = _single(module.stride, name, "stride")
-    padding = _equivalent_padding(name, (in_h, in_w), (h, w), (r, r), stride)
-    return "pool", {"c": c, "h": in_h, "w": in_w, "r": r, "stride": stride, "padding": padding, "mode": mode}
-
-
-def _single(value: int | Sequence[int], name: str, label: str) -> int:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if pair[0] != pair[1]:
-        raise ValueError(f"cannot trace module {name!r}: unequal {label} {pair} has no Workload equivalent")
-    return int(pair[0])
-
-
-def _equivalent_padding(
-    name: str, size: tuple[int, int], out: tuple[int, int], kernel: tuple[int, int], stride: int
-) -> int:
-    """A padding for which ``WorkloadBuilder``'s output-size formula gives the observed output.
-
-    The Workload stores no padding, only sizes; this also absorbs dilation and ``ceil_mode``.
+    Args:
+        row: What the operator computes.
+        scope: ``(module path, call)`` of each module call it ran inside, outermost first.
+        weight_name: Name of the parameter that holds its weights, if any.
+        params: Parameters first read by it.
     """
-    low, high = -math.inf, math.inf
-    for size_in, size_out, extent in zip(size, out, kernel, strict=True):
-        # (size_in + 2 * padding - extent) // stride + 1 == size_out
-        low = max(low, -(-((size_out - 1) * stride - size_in + extent) // 2))
-        high = min(high, (size_out * stride - 1 - size_in + extent) // 2)
-    if low > high:
-        raise ValueError(
-            f"cannot trace module {name!r}: no single padding maps {size} to {out} with a "
-            f"{kernel[0]}x{kernel[1]} window and stride {stride} (a Workload row has one padding for "
-            f"both axes and no dilation)"
-        )
-    return int(low)
+
+    row: OperatorRow
+    scope: tuple[tuple[str, Any], ...]
+    weight_name: str | None
+    params: int
 
 
-def _chw(shape: torch.Size) -> tuple[int, int, int]:
-    """``(channels, height, width)`` of a batched activation, for the elementwise layer kinds."""
-    dims = tuple(shape[1:])
-    if len(dims) == 3:
-        return dims
-    if len(dims) == 2:
-        return dims[0], dims[1], 1
-    return math.prod(dims), 1, 1
+class _Recorder(TorchDispatchMode):
+    """Records one :class:`OperatorRow` per operator call, with the module calls it ran in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parameter_names: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.watched: dict[str, torch.Tensor] = {}
+        self.counted: set[str] = set()
+        self.pending: list[PendingRow] = []
+        self.scope: list[tuple[str, Any]] = []
+        self.types: dict[str, str] = {}
+        """Class name of the module at each path, for error messages."""
+        self._calls = 0
+
+    def enter(self, name: str, module: nn.Module) -> None:
+        self._calls += 1
+        self.scope.append((name, self._calls))
+        self.types[name] = type(module).__name__
+
+    def leave(self) -> None:
+        self.scope.pop()
+
+    def watch(self, parameters: dict[str, torch.Tensor]) -> None:
+        """Tell the parameters (the tensors the network runs with) by their names."""
+        self.watched = parameters
+        for name, parameter in parameters.items():
+            self.parameter_names[parameter] = name
+
+    def parameter_of(self, tensor: Any) -> str | None:
+        return self.parameter_names.get(tensor) if isinstance(tensor, torch.Tensor) else None
+
+    def record(self, row: OperatorRow, inputs: Sequence[Any]) -> None:
+        params = 0
+        for tensor in inputs:
+            name = self.parameter_of(tensor)
+            if name is not None and name not in self.counted:
+                self.counted.add(name)
+                params += self.watched[name].numel()
+        weight_name = self.parameter_of(row.weight) if row.weight is not None else None
+        self.pending.append(PendingRow(row, tuple(self.scope), weight_name, params))
+
+    def __torch_dispatch__(self, func: Any, types: tuple, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        inputs = tensor_arguments(args, kwargs)
+        if moves_no_data(func):
+            # A view of a parameter is still that parameter (a transposed weight, an expanded token).
+            owner = next((self.parameter_of(t) for t in inputs if self.parameter_of(t) is not None), None)
+            if owner is not None:
+                for result in tensor_arguments([out], {}):
+                    self.parameter_names.setdefault(result, owner)
+            return out
+        try:
+            row = operator_row(func, args, kwargs, out, lambda t: self.parameter_of(t) is not None)
+        except UnsupportedOperator as error:
+            where = self.scope[-1][0] if self.scope else ""
+            kind = f" ({self.types[where]})" if where in self.types else ""
+            raise ValueError(f"cannot trace module {where or '<root>'!r}{kind}: {func}: {error}") from None
+        for index, one in enumerate([] if row is None else row if isinstance(row, list) else [row]):
+            self.record(one, inputs if index == 0 else [])
+        return out
+
+    def rows(self, root_name: str) -> list[TracedRow]:
+        """The recorded rows, named (see the module docstring), in order."""
+        return name_rows(self.pending, root_name)
+
+
+def name_rows(pending: Sequence[PendingRow], root_name: str) -> list[TracedRow]:
+    """Name recorded rows as the module docstring says; ``root_name`` names a network of one row."""
+    rows_in_call = collections.Counter(call for row in pending for call in row.scope)
+    base_names = []
+    for row in pending:
+        if row.weight_name is not None and row.weight_name.endswith("weight"):
+            base = row.weight_name.removesuffix("weight").rstrip("._")
+            if base:
+                base_names.append(base)
+                continue
+        innermost = next((scope for scope in reversed(row.scope) if scope[0]), None)
+        if innermost is None:
+            base_names.append(root_name if len(pending) == 1 else row.row.label)
+        elif rows_in_call[innermost] == 1 and row.row.shape.get("inputs", 1) == 1:
+            base_names.append(innermost[0])
+        else:
+            base_names.append(f"{innermost[0]}.{row.row.label}")
+    seen: collections.Counter[str] = collections.Counter()
+    rows = []
+    for base, row in zip(base_names, pending, strict=True):
+        seen[base] += 1
+        name = base if seen[base] == 1 else f"{base}:{seen[base]}"
+        rows.append(TracedRow(name, row.row.method, row.row.shape, row.params))
+    return rows
+
+
+def _fake(tensor: torch.Tensor) -> torch.Tensor:
+    """A fake tensor of ``tensor``'s shape and dtype (made under an active ``FakeTensorMode``), on the
+    CPU where ``tensor`` is on the meta device, so that device-specific kernels are chosen as on a CPU."""
+    device = torch.device("cpu") if tensor.is_meta else tensor.device
+    return torch.empty_strided(tuple(tensor.shape), tuple(tensor.stride()), dtype=tensor.dtype, device=device)
