@@ -461,7 +461,8 @@ class WorkloadBuilder:
         return p, q
 
     def elementwise(self, name: str, *, c: int, h: int, w: int, inputs: int = 1) -> None:
-        """Add an op applied to every element: an activation (1 input) or a sum (2+ inputs)."""
+        """Add an op applied to every element: a fill such as ``zeros_like`` (0 inputs: it only
+        writes), an activation (1 input) or a sum (2+ inputs)."""
         n = self.batch_size
         elems = n * c * h * w
         self._add(

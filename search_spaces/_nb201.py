@@ -20,7 +20,7 @@ The workload describes the network in one of two execution graphs (``graph=``):
   set (``nas/data/h100``) timed. A ``none`` edge computes nothing; node ``j`` sums only its
   non-``none`` inputs, as chained two-tensor adds (``nodeJ.add``, ``nodeJ.add:2``, after the
   node's edges; no ``0 + t``); a node whose inputs are all ``none`` is zero, materialised once
-  per cell by ``zeros_like`` (an elementwise layer ``stageS.cellC.zeros`` at the start of the
+  per cell by ``zeros_like`` (an elementwise layer ``stageS.cellC.zeros`` that only writes, at the start of the
   cell) only if a non-``none`` edge reads such a node or it is the cell output. Ops that
   read the zeros still run, and dead edges are not removed.
 * ``"reference"``: NB201's reference implementation (``TinyNetwork`` with ``InferCell``), as
@@ -400,7 +400,7 @@ def _every_layer(dataset: str, batch_size: int, graph: str) -> tuple[Workload, n
             shape = {"c": channels, "h": size, "w": size}
             cell_name = f"stage{stage}.cell{cell}"
             if graph == "deployed":
-                add(_ZEROS_SLOT, "elementwise", f"{cell_name}.zeros", **shape)
+                add(_ZEROS_SLOT, "elementwise", f"{cell_name}.zeros", **shape, inputs=0)
             for edge, (frm, to) in enumerate(_EDGE_NODES):
                 edge_layers(edge, f"{cell_name}.{NB201_EDGES[edge]}", shape)
                 if graph == "reference" and frm:  # node `to` adds this edge's output to its running sum

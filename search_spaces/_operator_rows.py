@@ -69,6 +69,11 @@ _ELEMENTWISE_EXTRA = frozenset({
 })
 """Elementwise ops that carry no ``pointwise`` tag (softmax rows are normalised per row, in one pass)."""
 
+_FILLS = frozenset({
+    aten.zeros_like.default, aten.ones_like.default, aten.full_like.default, aten.fill_.Scalar, aten.zero_.default,
+})
+"""Kernels that write a constant into a tensor shaped like their input: they read none of its values."""
+
 _COPIES = frozenset({
     aten.cat.default, aten.constant_pad_nd.default, aten.clone.default, aten.copy_.default,
     aten._to_copy.default, aten.embedding.default, aten.index_select.default, aten.gather.default,
@@ -117,6 +122,8 @@ def operator_row(
         return handler(args, kwargs, out, is_weight)
     if func in _COPIES:
         return OperatorRow("copy", _chw(_first_tensor(out).shape), _label(func))
+    if func in _FILLS:
+        return OperatorRow("elementwise", {**_chw(_first_tensor(out).shape), "inputs": 0}, _label(func))
     if torch.Tag.pointwise in func.tags or func in _ELEMENTWISE_EXTRA:
         result = _first_tensor(out)
         inputs = sum(1 for t in tensors if t.numel() == result.numel() and t.numel() > 1)

@@ -326,7 +326,7 @@ def name_rows(pending: Sequence[PendingRow], root_name: str) -> list[TracedRow]:
         innermost = next((scope for scope in reversed(row.scope) if scope[0]), None)
         if innermost is None:
             base_names.append(root_name if len(pending) == 1 else row.row.label)
-        elif rows_in_call[innermost] == 1 and row.row.shape.get("inputs", 1) == 1:
+        elif rows_in_call[innermost] == 1 and row.row.shape.get("inputs", 1) <= 1:
             base_names.append(innermost[0])
         else:
             base_names.append(f"{innermost[0]}.{row.row.label}")
