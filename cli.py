@@ -440,7 +440,7 @@ def proxies(space: str, sample: int, seed: int, dataset: str, population: str, p
     proxy with published results, cell by cell where published scores exist.
     """
     if list_sources:
-        from nas._accuracy_source import format_accuracy_sources
+        from nas.study._accuracy_source import format_accuracy_sources
 
         click.echo(format_accuracy_sources())
         return

@@ -27,6 +27,7 @@ from nas.plots._hypervolume_history import hypervolume_figure, hypervolume_histo
 from nas.plots._matrix import matrix_figure
 from nas.plots._output import PlotExportError, write_html, write_png
 from nas.plots._parallel import parallel_figure
+from nas.plots._report import write_report
 from nas.plots._roofline import roofline_figure, roofs
 
 PLOT_KINDS: dict[str, Callable[..., go.Figure]] = {
@@ -75,4 +76,5 @@ __all__ = [
     "roofs",
     "write_html",
     "write_png",
+    "write_report",
 ]

@@ -6,8 +6,8 @@ import numpy as np
 import plotly.colors
 import xarray as xr
 
-from nas._merge import select_study
-from nas._results import objectives_of, units_of
+from nas.results._dataset import objectives_of, units_of
+from nas.results._merge import select_study
 
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "star", "hexagon", "pentagon")
 """Marker symbol of each hardware (or study), in order of appearance."""

@@ -8,10 +8,10 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from nas._hypervolume import REFERENCE_MARGIN, as_losses, hypervolume
-from nas._merge import studies_of
-from nas._results import objectives_of, units_of
 from nas.plots._common import PALETTE
+from nas.results._dataset import objectives_of, units_of
+from nas.results._hypervolume import REFERENCE_MARGIN, as_losses, hypervolume
+from nas.results._merge import studies_of
 
 
 def hypervolume_history(dataset: xr.Dataset, bounds: np.ndarray | None = None) -> xr.DataArray:
@@ -20,7 +20,7 @@ def hypervolume_history(dataset: xr.Dataset, bounds: np.ndarray | None = None) -
     Args:
         dataset: A single-study results dataset.
         bounds: Objective vectors that fix the normalisation and the reference point
-            (see :func:`nas._hypervolume.hypervolume`); default the study's feasible trials.
+            (see :func:`nas.results._hypervolume.hypervolume`); default the study's feasible trials.
 
     Returns:
         A DataArray on dimension ``trial`` (unitless) whose ``reference_point`` attr is the

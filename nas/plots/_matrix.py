@@ -8,7 +8,6 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from nas._merge import studies_of
 from nas.plots._common import (
     PALETTE,
     axis_title,
@@ -18,6 +17,7 @@ from nas.plots._common import (
     partition,
     shared_objectives,
 )
+from nas.results._merge import studies_of
 
 
 def matrix_figure(dataset: xr.Dataset, *, metrics: Sequence[str] | None = None) -> go.Figure:

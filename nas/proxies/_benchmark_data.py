@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from nas._nb201_table import DATASETS, read_nb201_table
+from nas.benchmarks._nb201_table import DATASETS, read_nb201_table
 
 N_CELLS = 15_625
 
@@ -219,7 +219,7 @@ def ensemble_fidelity(ensemble: Any, dataset: str = "cifar10") -> dict[str, Any]
         >>> round(result["spearman_rho"], 2) > 0.7, result["n_archs"] > 950
         (True, True)
     """
-    from nas._nb201_table import NB201AccuracyTable
+    from nas.benchmarks._nb201_table import NB201AccuracyTable
     from nas.proxies._ranks import kendall_tau, spearman_rho
 
     if dataset not in DATASETS:

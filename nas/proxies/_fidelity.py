@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from nas._nb201_table import DATASETS, SPLITS, NB201AccuracyTable
+from nas.benchmarks._nb201_table import DATASETS, SPLITS, NB201AccuracyTable
 from nas.proxies._batches import BatchSource, get_batch_source
 from nas.proxies._benchmark_data import (
     N_CELLS,
@@ -77,7 +77,7 @@ def proxy_fidelity(
         proxies: Proxy names; default all.
         batch_source: A :class:`~nas.proxies.BatchSource` or a name for :func:`~nas.proxies.get_batch_source`.
         batch_size: Images in the batch.
-        split: Accuracy split, ``"valid"`` or ``"test"`` (see :class:`~nas._nb201_table.NB201AccuracyTable`).
+        split: Accuracy split, ``"valid"`` or ``"test"`` (see :class:`~nas.benchmarks._nb201_table.NB201AccuracyTable`).
         population: ``"all"`` cells, or ``"naslib"``: NASLib's published subset for ``dataset``
             (about 725 cells), where every published proxy can be compared cell by cell.
         workers: 0 scores in this process; else the number of worker processes of a local
@@ -252,7 +252,7 @@ def _score_all(archs, dataset, names, batch, seed, workers, scheduler, progress)
         else:
             from distributed import as_completed
 
-            from nas._runner import dask_client
+            from nas.run._runner import dask_client
 
             with dask_client(scheduler, max(workers, 1)) as client:
                 [shared_batch] = client.scatter([batch], broadcast=True)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-from nas._nb201_table import DATASETS, NB201AccuracyTable
+from nas.benchmarks._nb201_table import DATASETS, NB201AccuracyTable
 from nas.proxies._benchmark_data import reference_scores, reference_settings
 from nas.proxies._ensemble import DEFAULT_MEMBERS, RankEnsemble
 from nas.proxies._ranks import average_ranks, kendall_tau, spearman_rho

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from nas._pareto import pareto_mask
+from nas.results._pareto import pareto_mask
 
 STUDY_ATTRS = "study_attrs_json"
 """Variable (dim ``study``) holding each study's attrs, coordinate names and dtypes as JSON."""

@@ -26,10 +26,10 @@ import numpy as np
 import xarray as xr
 
 from cost_models import PRESET_DIR, Cost, HardwareConfig, evaluate
-from nas._compression_choice import CompressionChoice
-from nas._objective import build_candidate, trial_seed
-from nas._results import objectives_of, params_of
-from nas._spec import StudySpec, parse_spec
+from nas.study._compression_choice import CompressionChoice
+from nas.study._candidate import build_candidate, trial_seed
+from nas.results._dataset import objectives_of, params_of
+from nas.study._spec import StudySpec, parse_spec
 
 if TYPE_CHECKING:
     import torch

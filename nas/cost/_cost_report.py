@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from cost_models import Cost, NumberFormat, Workload, evaluate, load_hardware
-from nas._spec import PRECISION_BITS
+
+PRECISION_BITS = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
+"""Storage bits of weights and activations for each arithmetic format."""
 
 DEFAULT_QUANTIZATION = {"gpu": ("fp16", 16, 16), "systolic": ("int8", 8, 8), "sparse": ("int8", 4, 16)}
 """``(arithmetic, weight bits, activation bits)`` that ``nas cost`` uses when none is given:

@@ -15,12 +15,10 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cost_models import HardwareSpecError, NumberFormat, load_hardware
-from nas._accuracy_source import ORACLE, AccuracySection
 from nas._toml_file import StrictModel, load_toml_model, validate_model
+from nas.cost import PRECISION_BITS
+from nas.study._accuracy_source import ORACLE, AccuracySection
 from search_spaces import get_space, list_spaces
-
-PRECISION_BITS = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
-"""Storage bits of weights and activations for each arithmetic format."""
 
 COST_METRICS = {
     "latency_s": "end-to-end latency of one batch, seconds",
@@ -35,6 +33,10 @@ COST_METRICS = {
     "weight_bytes": "bytes of the weights at their bit-width",
     "compressed_size_bytes": "bytes a model file holds: weights or CSC entries, pointers, codebooks, biases",
 }
+
+SPEC_ATTR = "spec_json"
+"""Study user attr holding the spec, so results can be rebuilt from the storage alone."""
+
 
 class StudySpecError(ValueError):
     """A study file is malformed; the message is one line naming the field and the fix."""

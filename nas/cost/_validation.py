@@ -49,8 +49,8 @@ from cost_models import (
     evaluate,
     load_hardware,
 )
-from nas._cost_report import apply_precision
-from nas._nb201_table import read_nb201_table
+from nas.benchmarks._nb201_table import read_nb201_table
+from nas.cost._cost_report import apply_precision
 from search_spaces import (
     NB201_EDGES,
     NB201_N_ARCHS,
@@ -215,7 +215,7 @@ class _HardwareLoader:
 
 def _load_references(path: str | Path | None) -> dict[str, Any]:
     if path is None:
-        text = (importlib.resources.files(__package__) / "data" / _REFERENCES).read_text(encoding="utf-8")
+        text = (importlib.resources.files("nas") / "data" / _REFERENCES).read_text(encoding="utf-8")
     else:
         text = Path(path).read_text(encoding="utf-8")
     refs = tomllib.loads(text)

@@ -8,7 +8,7 @@ builds the stacked Workload that the vectorised cost models evaluate in one call
 and concatenating them takes about five.
 
 Precision and compression are applied to that one table, before the selection: every
-transform of a :class:`~nas._compression_choice.CompressionChoice` with uniform settings
+transform of a :class:`~nas.study._compression_choice.CompressionChoice` with uniform settings
 acts row by row (arithmetic, bits, a pruning density or the 2:4 pattern by layer shape)
 or by channel width (channel pruning, whose width plan is the same in every NB201
 network: the stem and classifier are the first and last weight layers of all of them),
@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from cost_models import Workload
-from nas._compression_choice import CompressionChoice, compress_workload
-from nas._cost_report import apply_precision
+from nas.cost._cost_report import apply_precision
+from nas.study._compression_choice import CompressionChoice, compress_workload
 from search_spaces import (
     NB201_ALWAYS_SLOT,
     NB201_EDGES,

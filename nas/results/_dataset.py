@@ -26,11 +26,10 @@ from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
 
 from cost_models import load_hardware
-from nas._accuracy_source import accuracy_fidelity
-from nas._objective import trial_seed
-from nas._pareto import pareto_mask
-from nas._runner import SPEC_ATTR
-from nas._spec import StudySpec
+from nas.study._accuracy_source import accuracy_fidelity
+from nas.study._candidate import trial_seed
+from nas.results._pareto import pareto_mask
+from nas.study._spec import SPEC_ATTR, StudySpec
 
 _UNIT_SUFFIXES = {
     "_j_s": "J s", "_s": "s", "_j": "J", "_mm2": "mm2", "_pct": "%", "_bytes": "B", "_fraction": "1", "_w": "W",

@@ -1,7 +1,7 @@
 """Run a study's trials on Dask: one driver owns the Optuna study, workers only evaluate.
 
 The driver asks the sampler for trials (twice as many in flight as there are Dask
-workers), submits each trial's :func:`~nas._objective.evaluate_candidate` to Dask as
+workers), submits each trial's :func:`~nas.study._candidate.evaluate_candidate` to Dask as
 a pure function of its parameters, and tells the study each result as it arrives.
 Workers never touch the storage, so one journal file serves a whole cluster, and Dask
 reruns the work of a lost worker by itself.
@@ -45,14 +45,11 @@ from optuna.storages.journal._storage import JournalOperation
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
-from nas._hypervolume import hypervolume
-from nas._objective import CandidateError, evaluate_candidate, suggest_candidate
-from nas._pareto import pareto_mask
-from nas._samplers import make_sampler
-from nas._spec import StudySpec
-
-SPEC_ATTR = "spec_json"
-"""Study user attr holding the spec, so results can be rebuilt from the storage alone."""
+from nas.results._hypervolume import hypervolume
+from nas.results._pareto import pareto_mask
+from nas.study._candidate import CandidateError, evaluate_candidate, suggest_candidate
+from nas.study._samplers import make_sampler
+from nas.study._spec import SPEC_ATTR, StudySpec
 
 HEARTBEAT_INTERVAL_S = 10
 """How often a driver renews the heartbeat of its trials in flight, seconds."""
@@ -533,7 +530,7 @@ def run_search(
         n_workers: Worker processes of the local cluster (ignored with ``scheduler``).
         scheduler: Address of a running Dask scheduler, e.g. ``tcp://10.0.0.5:8786``.
         progress: Show a progress bar of finished trials, with the failures and the
-            hypervolume of the completed ones (:func:`~nas._hypervolume.hypervolume`).
+            hypervolume of the completed ones (:func:`~nas.results._hypervolume.hypervolume`).
         heartbeat_interval_s: How often the driver renews its trials' heartbeat, seconds.
         grace_period_s: Heartbeat age after which another driver's running trial is
             failed and enqueued again, seconds.

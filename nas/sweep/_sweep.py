@@ -4,7 +4,7 @@ A sweep file (TOML) names a set of NAS-Bench-201 cells (all 15,625, a list, or a
 sample), one hardware preset with a grid of values for some of its keys, and optionally a
 list of compression policies. Every combination is costed; no sampler is involved. The
 work is split into chunks of archs x hardware points; each chunk is one stacked Workload
-(:func:`~nas._nb201_grid.nb201_workload`) costed by the vectorised model once per
+(:func:`~nas.sweep._nb201_grid.nb201_workload`) costed by the vectorised model once per
 hardware point, on a Dask worker. The result has one dimension per grid axis
 (``arch_index``, each hardware key, ``policy``), the metrics a trial records as
 variables with ``units``, and an ``is_pareto`` mask over the whole grid for the file's
@@ -42,20 +42,20 @@ import xarray as xr
 from pydantic import Field, field_validator, model_validator
 
 from cost_models import HardwareSpecError, evaluate, load_hardware
-from nas._accuracy_source import ORACLE_METRICS
-from nas._compression_choice import CompressionChoice, choice_from_params
-from nas._nb201_grid import nb201_workload
-from nas._nb201_table import NB201AccuracyTable
-from nas._pareto import pareto_mask
-from nas._results import _versions, units_of
-from nas._spec import (
+from nas._toml_file import StrictModel, first_error, load_toml_model, validate_model
+from nas.benchmarks._nb201_table import NB201AccuracyTable
+from nas.cost._cost_report import PRECISION_BITS
+from nas.results._dataset import _versions, units_of
+from nas.results._pareto import pareto_mask
+from nas.study._accuracy_source import ORACLE_METRICS
+from nas.study._compression_choice import CompressionChoice, choice_from_params
+from nas.study._spec import (
     COST_METRICS,
-    PRECISION_BITS,
     CompressionSection,
     Objective,
     StudySpec,
 )
-from nas._toml_file import StrictModel, first_error, load_toml_model, validate_model
+from nas.sweep._nb201_grid import nb201_workload
 from search_spaces import NB201_EDGES, NB201_N_ARCHS, index_to_arch, parse_arch
 
 DEFAULT_CHUNK_SIZE = 8192
