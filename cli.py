@@ -380,7 +380,7 @@ def export(results: Path, trial: int | None, study: str | None, output: Path | N
     `nas.load_candidate(TOML, PT)` rebuilds it: the compressed module and its per-layer cost.
     """
     from nas import default_trial, export_candidate, load_dataset
-    from nas.plots._common import single_study
+    from nas.plots import single_study
 
     dataset = single_study(load_dataset(results), study)
     trial = default_trial(dataset) if trial is None else trial
@@ -440,7 +440,7 @@ def proxies(space: str, sample: int, seed: int, dataset: str, population: str, p
     proxy with published results, cell by cell where published scores exist.
     """
     if list_sources:
-        from nas.study._accuracy_source import format_accuracy_sources
+        from nas.study import format_accuracy_sources
 
         click.echo(format_accuracy_sources())
         return

@@ -44,10 +44,8 @@ from optuna.trial import TrialState
 
 from nas import CandidateError, evaluate_candidate, load_spec, pareto_mask, suggest_candidate
 from nas.proxies import ProxyError
-from nas.results._hypervolume import hypervolume
-from nas.study._compression_choice import suggest_compression
-from nas.study._samplers import make_sampler
-from nas.study._spec import CompressionSection
+from nas.results import hypervolume
+from nas.study import CompressionSection, make_sampler, suggest_compression
 
 STUDY = Path(__file__).parents[1] / "studies" / "joint_vs_sequential.toml"
 STAGES = (("arch", 0.4), ("prune", 0.2), ("bits", 0.2), ("hardware", 0.2))

@@ -32,8 +32,8 @@ import numpy as np
 import optuna
 
 from nas import evaluate_candidate, load_sweep_spec, parse_sweep_spec, run_sweep, suggest_candidate
-from nas.results._hypervolume import hypervolume
-from nas.study._samplers import make_sampler
+from nas.results import hypervolume
+from nas.study import make_sampler
 
 SWEEP = Path(__file__).parents[1] / "studies" / "sweep_nb201_gpu_oracle.toml"
 SAMPLERS = ("nsga2", "tpe", "random")

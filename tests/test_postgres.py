@@ -22,7 +22,7 @@ from pg_server import PostgresUnavailable, postgres_server
 from test_resilience import assert_none_lost_or_duplicated, run_drivers
 
 from nas import load_or_create_study, run_search, suggest_candidate
-from nas.run._runner import SearchError, fail_orphaned_trials, open_storage
+from nas.run import SearchError, fail_orphaned_trials, open_storage
 
 REPO = Path(__file__).parents[1]
 

@@ -23,7 +23,7 @@ from distributed import Client, LocalCluster
 from optuna.trial import TrialState
 
 from nas import load_or_create_study, open_storage, run_search, suggest_candidate
-from nas.run._runner import MAX_RETRY, fail_orphaned_trials, study_progress
+from nas.run import MAX_RETRY, fail_orphaned_trials, study_progress
 
 REPO = Path(__file__).parents[1]
 CLI = [sys.executable, str(REPO / "cli.py")]

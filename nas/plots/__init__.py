@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 import xarray as xr
 
 from nas.plots._breakdown import breakdown_figure
+from nas.plots._common import single_study
 from nas.plots._front import pareto_figure
 from nas.plots._front3d import front3d_figure
 from nas.plots._hypervolume_history import hypervolume_figure, hypervolume_history, reference_point
@@ -74,6 +75,7 @@ __all__ = [
     "reference_point",
     "roofline_figure",
     "roofs",
+    "single_study",
     "write_html",
     "write_png",
     "write_report",

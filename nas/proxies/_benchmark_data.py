@@ -128,35 +128,6 @@ def published_fidelity(proxy: str, dataset: str = "cifar10") -> dict[str, float]
     return result
 
 
-def measured_fidelity(proxy: str, dataset: str = "cifar10") -> dict[str, Any]:
-    """Rank correlation of ``proxy`` (or an ensemble) with NB201 accuracy, as measured by the shipped 1,000-cell run.
-
-    Args:
-        proxy: A proxy name or an ensemble name (``"vote"``, ``"mean_rank(...)"``, ``"learned"``: its
-            held-out correlation, :func:`~nas.proxies.learned_fidelity`).
-        dataset: The benchmark accuracy correlated with (the proxies ran on the CIFAR-10 network).
-
-    Returns:
-        ``{"spearman_rho", "kendall_tau", "n_archs", "command", ...}`` (the run's settings
-        from :func:`reference_settings` included).
-
-    Raises:
-        ValueError: Nothing measured for that proxy or dataset.
-    """
-    if proxy == "learned":
-        from nas.proxies._learned import learned_fidelity
-
-        return learned_fidelity(dataset)
-    measured = _fidelity_toml()["measured"]
-    try:
-        values = measured["fidelity"][dataset][proxy]
-    except KeyError:
-        known = sorted(measured["fidelity"].get(dataset, {}))
-        raise ValueError(f"measured_fidelity: nothing measured for {proxy!r} on {dataset!r}; "
-                         f"measured: {', '.join(known)}") from None
-    return {**reference_settings(), **values}
-
-
 def reference_settings() -> dict[str, Any]:
     """How the shipped reference scores were computed: space, network dataset, batch source and size, seed, command.
 
@@ -207,7 +178,7 @@ def ensemble_fidelity(ensemble: Any, dataset: str = "cifar10") -> dict[str, Any]
     For an ensemble not stored in ``proxy_fidelity.toml`` (other members than the measured
     ones): its members' scores on the 1,000 reference cells are combined within that
     population and correlated with the cells' trained accuracy, over the cells every
-    member scored. Same keys as :func:`measured_fidelity`.
+    member scored. Same keys as :func:`~nas.proxies.measured_fidelity`.
 
     Args:
         ensemble: A :class:`~nas.proxies.RankEnsemble`.

@@ -106,7 +106,7 @@ def proxy_fidelity(
         >>> ds.score.dims, ds.spearman_rho.sizes["benchmark"]
         (('arch', 'proxy'), 3)
     """
-    from nas.proxies import get_proxy, list_proxies
+    from nas.proxies._registry import get_proxy, list_proxies
 
     if space != "nb201":
         raise ValueError(f"proxy_fidelity: space {space!r} has no benchmark table; only 'nb201' does")
@@ -252,7 +252,7 @@ def _score_all(archs, dataset, names, batch, seed, workers, scheduler, progress)
         else:
             from distributed import as_completed
 
-            from nas.run._runner import dask_client
+            from nas._cluster import dask_client
 
             with dask_client(scheduler, max(workers, 1)) as client:
                 [shared_batch] = client.scatter([batch], broadcast=True)

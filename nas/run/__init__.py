@@ -10,11 +10,11 @@ Example:
     3
 """
 
+from nas._cluster import dask_client
 from nas.run._runner import (
     MAX_RETRY,
     SearchError,
     StudyProgress,
-    dask_client,
     default_storage_path,
     driver_id,
     fail_orphaned_trials,

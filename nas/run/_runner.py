@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-from distributed import Client, LocalCluster, as_completed, get_worker
+from distributed import as_completed, get_worker
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
@@ -45,6 +45,7 @@ from optuna.storages.journal._storage import JournalOperation
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
+from nas._cluster import dask_client
 from nas.results._hypervolume import hypervolume
 from nas.results._pareto import pareto_mask
 from nas.study._candidate import CandidateError, evaluate_candidate, suggest_candidate
@@ -397,27 +398,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-@contextlib.contextmanager
-def dask_client(scheduler: str | None = None, n_workers: int = 2) -> Iterator[Client]:
-    """A Dask client: connected to ``scheduler`` if given, else to a new ``LocalCluster``.
-
-    The local cluster runs ``n_workers`` processes with one thread each: proxies run
-    torch, which is fastest here with one thread per process (the nanny sets
-    ``OMP_NUM_THREADS=1``).
-    """
-    if scheduler:
-        with Client(scheduler, timeout="30s") as client:
-            yield client
-        return
-    # ":0": the scheduler's HTTP server (and dashboard, if bokeh is installed) on a free port;
-    # None would still bind 8787 and warn when another cluster on the machine holds it.
-    with (
-        LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 class _Heartbeat(threading.Thread):
