@@ -27,7 +27,9 @@ from distributed import LocalCluster
 from optuna.storages import InMemoryStorage
 
 from nas import evaluate_candidate, load_or_create_study, open_storage, parse_spec, run_search
-from nas.run._runner import HEARTBEAT_INTERVAL_S, _ask, _Heartbeat, _tell, driver_id  # the driver's steps, timed alone
+from nas.run import HEARTBEAT_INTERVAL_S, driver_id
+from nas.run._driver import _ask, _tell  # the driver's steps, timed alone
+from nas.run._recovery import _Heartbeat
 from tests.pg_server import PostgresUnavailable, postgres_server
 
 STUDY = Path(__file__).parents[1] / "studies" / "quickstart.toml"

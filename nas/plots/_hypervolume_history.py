@@ -10,7 +10,8 @@ import xarray as xr
 
 from nas.plots._common import PALETTE
 from nas.results._dataset import objectives_of, units_of
-from nas.results._hypervolume import REFERENCE_MARGIN, as_losses, hypervolume
+from nas.results._hypervolume import REFERENCE_MARGIN, hypervolume
+from nas.results._hypervolume import reference_point as hypervolume_reference
 from nas.results._merge import studies_of
 
 
@@ -46,16 +47,9 @@ def hypervolume_history(dataset: xr.Dataset, bounds: np.ndarray | None = None) -
 
 
 def reference_point(bounds: np.ndarray, objectives: list[tuple[str, str]]) -> dict[str, float]:
-    """The hypervolume's reference point in the objectives' units: nadir plus 10% of the span, worse side."""
-    directions = [d for _, d in objectives]
-    losses = as_losses(bounds, directions)
-    losses = losses[np.isfinite(losses).all(axis=1)]
-    if not len(losses):
-        return {metric: float("nan") for metric, _ in objectives}
-    ideal, nadir = losses.min(axis=0), losses.max(axis=0)
-    reference = nadir + REFERENCE_MARGIN * np.where(nadir > ideal, nadir - ideal, 1.0)
-    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
-    return {metric: float(v) for (metric, _), v in zip(objectives, reference * signs, strict=True)}
+    """The hypervolume's reference point in the objectives' units (:func:`nas.results.reference_point`), by metric."""
+    reference = hypervolume_reference(bounds, [d for _, d in objectives])
+    return {metric: float(v) for (metric, _), v in zip(objectives, reference, strict=True)}
 
 
 def hypervolume_figure(dataset: xr.Dataset) -> go.Figure:

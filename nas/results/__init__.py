@@ -29,7 +29,7 @@ from nas.results._export import (
     rebuild_candidate,
     spec_to_toml,
 )
-from nas.results._hypervolume import REFERENCE_MARGIN, as_losses, hypervolume
+from nas.results._hypervolume import REFERENCE_MARGIN, as_losses, hypervolume, reference_point
 from nas.results._merge import merge_datasets, select_study, studies_of
 from nas.results._pareto import pareto_mask
 
@@ -48,6 +48,7 @@ __all__ = [
     "params_of",
     "pareto_mask",
     "rebuild_candidate",
+    "reference_point",
     "save_dataset",
     "select_study",
     "spec_to_toml",

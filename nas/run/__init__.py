@@ -11,21 +11,15 @@ Example:
 """
 
 from nas._cluster import dask_client
-from nas.run._runner import (
-    MAX_RETRY,
-    SearchError,
-    StudyProgress,
-    default_storage_path,
-    driver_id,
-    fail_orphaned_trials,
-    load_or_create_study,
-    open_storage,
-    run_search,
-    study_progress,
-)
+from nas.run._driver import run_search
+from nas.run._progress import StudyProgress, study_progress
+from nas.run._recovery import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRY, fail_orphaned_trials
 from nas.run._status import StudyStatus, format_status, read_study, study_status
+from nas.run._storage import SearchError, default_storage_path, driver_id, load_or_create_study, open_storage
 
 __all__ = [
+    "GRACE_PERIOD_S",
+    "HEARTBEAT_INTERVAL_S",
     "MAX_RETRY",
     "SearchError",
     "StudyProgress",
