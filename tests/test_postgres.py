@@ -63,7 +63,7 @@ def test_search_on_postgres_beats_and_completes(postgres_url, small_spec):
     spec = small_spec(name="pg", n_trials=6)
     study = run_search(spec, storage=postgres_url, n_workers=1, progress=False)
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 6
-    assert all(t.user_attrs["latency_s"] > 0 for t in study.get_trials())
+    assert all(t.user_attrs["metrics"]["latency_s"] > 0 for t in study.get_trials())
     assert {t.user_attrs["driver"] for t in study.get_trials()} == {f"{socket.gethostname()}:{os.getpid()}"}
     with psycopg.connect(postgres_url) as connection:
         (beats,) = connection.execute("SELECT count(*) FROM trial_heartbeats").fetchone()

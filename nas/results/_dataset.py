@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 
 from cost_models import load_hardware
 from nas.study._accuracy_source import accuracy_fidelity
-from nas.study._candidate import trial_seed
+from nas.study._candidate import METRICS_ATTR, trial_seed
 from nas.results._pareto import pareto_mask
 from nas.study._spec import SPEC_ATTR, StudySpec
 
@@ -75,11 +75,11 @@ def study_to_dataset(study: optuna.Study) -> xr.Dataset:
     # Objective and constraint metrics are always variables (NaN where a trial failed), so a
     # study whose every trial failed still has the columns its plots and merges need.
     metric_names = sorted(
-        {k for t in trials for k, v in t.user_attrs.items() if k not in _NOT_METRICS | coords.keys() and _is_number(v)}
+        {k for t in trials for k, v in _metrics(t).items() if k not in _NOT_METRICS | coords.keys() and _is_number(v)}
         | {item.metric for item in (*spec.objectives, *spec.constraints)}
     )
     data_vars = {
-        name: ("trial", np.array([float(t.user_attrs.get(name, np.nan)) for t in trials]), {"units": units_of(name)})
+        name: ("trial", np.array([float(_metrics(t).get(name, np.nan)) for t in trials]), {"units": units_of(name)})
         for name in metric_names
     }
     complete = np.array([t.state == TrialState.COMPLETE for t in trials], dtype=bool)
@@ -193,6 +193,11 @@ def params_of(dataset: xr.Dataset, trial: int) -> dict[str, Any]:
         elif not (isinstance(value, float) and np.isnan(value)):
             params[name] = int(value) if isinstance(distribution, optuna.distributions.IntDistribution) else value
     return params
+
+
+def _metrics(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """What :func:`~nas.study.evaluate_candidate` returned for ``trial`` (empty for a failed one)."""
+    return trial.user_attrs.get(METRICS_ATTR, {})
 
 
 def _same(choice: object, value: object) -> bool:

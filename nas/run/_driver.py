@@ -22,8 +22,6 @@ from pathlib import Path
 import optuna
 from distributed import as_completed, get_worker
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages.journal._storage import JournalOperation
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
@@ -31,7 +29,7 @@ from nas._cluster import dask_client
 from nas.run._progress import _LiveHypervolume, study_progress
 from nas.run._recovery import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, _fail_and_retry, _Heartbeat, fail_orphaned_trials
 from nas.run._storage import driver_id, load_or_create_study, open_storage
-from nas.study._candidate import CandidateError, evaluate_candidate, suggest_candidate
+from nas.study._candidate import METRICS_ATTR, CandidateError, evaluate_candidate, suggest_candidate
 from nas.study._samplers import make_sampler
 from nas.study._spec import StudySpec
 
@@ -75,6 +73,7 @@ class _Interrupts:
     def __exit__(self, *exc_info: object) -> None:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
+
 
 def run_search(
     spec: StudySpec,
@@ -234,64 +233,10 @@ def _tell(
             trial.set_user_attr("fail_reason", f"{type(outcome).__name__}: {outcome}")
             study.tell(trial, state=TrialState.FAIL)
             return TrialState.FAIL
-        _set_user_attrs(study._storage, trial._trial_id, outcome)
+        trial.set_user_attr(METRICS_ATTR, outcome)
         for constraint in spec.constraints:
             trial.set_constraint(constraint.key, constraint.violation(outcome[constraint.metric]))
         study.tell(trial, [outcome[o.metric] for o in spec.objectives])
     except UpdateFinishedTrialError:
         return None
     return TrialState.COMPLETE
-
-def _set_user_attrs(storage: BaseStorage, trial_id: int, attrs: dict) -> None:
-    """Set a trial's user attrs in one write where the storage allows it.
-
-    A trial's ~25 metrics, set one by one, are ~25 journal appends or database commits,
-    each with an fsync, and ~100 queries: most of the driver's time per trial. A journal
-    takes them as one append of one-attr records (the format it replays), a database as
-    one transaction of four statements.
-
-    Raises:
-        UpdateFinishedTrialError: The trial has finished, as for one attr at a time.
-    """
-    if isinstance(storage, JournalStorage):
-        with storage._thread_lock:
-            worker_id = storage._replay_result.worker_id
-            storage._backend.append_logs([
-                {"op_code": JournalOperation.SET_TRIAL_USER_ATTR, "worker_id": worker_id, "trial_id": trial_id,
-                 "user_attr": {key: value}}
-                for key, value in attrs.items()
-            ])
-            storage._sync_with_backend()  # replays them; raises like set_trial_user_attr on a finished trial
-        return
-    backend = getattr(storage, "_backend", storage)  # RDBStorage comes wrapped in Optuna's _CachedStorage
-    if isinstance(backend, RDBStorage):
-        _set_rdb_user_attrs(backend, trial_id, attrs)
-        return
-    for key, value in attrs.items():
-        storage.set_trial_user_attr(trial_id, key, value)
-
-
-def _set_rdb_user_attrs(storage: RDBStorage, trial_id: int, attrs: dict) -> None:
-    """:meth:`RDBStorage.set_trial_user_attr` for many attrs: the same rows, checks and lock, in one transaction."""
-    import json
-
-    import sqlalchemy
-    from optuna.storages._rdb.models import TrialModel, TrialUserAttributeModel
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    with _create_scoped_session(storage.scoped_session, True) as session:
-        trial = TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
-        storage.check_trial_is_updatable(trial_id, trial.state)
-        existing = {
-            row.key: row for row in session.scalars(
-                sqlalchemy.select(TrialUserAttributeModel).where(TrialUserAttributeModel.trial_id == trial_id)
-            )
-        }
-        new = []
-        for key, value in attrs.items():
-            if key in existing:
-                existing[key].value_json = json.dumps(value)
-            else:
-                new.append({"trial_id": trial_id, "key": key, "value_json": json.dumps(value)})
-        if new:
-            session.execute(sqlalchemy.insert(TrialUserAttributeModel), new)

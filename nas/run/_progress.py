@@ -15,6 +15,7 @@ from nas.study._spec import StudySpec
 HYPERVOLUME_EVERY = 10
 """The progress bar's hypervolume is recomputed after this many completed trials."""
 
+
 @dataclasses.dataclass(frozen=True)
 class StudyProgress:
     """How far a study has got, counted from its storage.
@@ -51,6 +52,7 @@ def study_progress(study: optuna.Study) -> StudyProgress:
         running=states.count(TrialState.RUNNING),
         waiting=states.count(TrialState.WAITING),
     )
+
 
 class _LiveHypervolume:
     """Hypervolume of the study's completed feasible trials, kept up to date cheaply for the progress bar.

@@ -20,7 +20,6 @@ import threading
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.study._candidate import suggest_candidate
@@ -38,6 +37,7 @@ MAX_RETRY = 3
 time (out of memory) then stays failed."""
 
 _log = logging.getLogger(__name__)
+
 
 def fail_orphaned_trials(study: optuna.Study) -> int:
     """Fail, and enqueue again, the trials that dead drivers left RUNNING.
@@ -57,12 +57,19 @@ def fail_orphaned_trials(study: optuna.Study) -> int:
         if owner_host == host and pid.isdigit() and not _pid_alive(int(pid)):
             failed += _fail_and_retry(study, trial, "its driver process died")
     storage = study._storage
-    if is_heartbeat_enabled(storage):
+    if _beats(storage):
+        # Optuna's public fail_stale_trials fails them before a reason can be written: ask for the ids instead.
         for trial_id in storage._get_stale_trial_ids(study._study_id):
             trial = storage.get_trial(trial_id)
             reason = f"its driver {trial.user_attrs.get('driver', '?')} stopped its heartbeat"
             failed += _fail_and_retry(study, trial, reason)
     return failed
+
+
+def _beats(storage: optuna.storages.BaseStorage) -> bool:
+    """Whether ``storage`` keeps heartbeats: a driver's journal or RDB (:func:`~nas.run.open_storage`)."""
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    return interval is not None and interval() is not None
 
 
 def _fail_and_retry(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
@@ -112,13 +119,14 @@ def _pid_alive(pid: int) -> bool:
         return True
     return True
 
+
 class _Heartbeat(threading.Thread):
     """Renews the heartbeat of a driver's trials in flight, and recovers trials other drivers left behind."""
 
     def __init__(self, study: optuna.Study, interval_s: float) -> None:
         super().__init__(name="nas-heartbeat", daemon=True)
         self._study, self._interval_s = study, interval_s
-        self._enabled = is_heartbeat_enabled(study._storage)  # an in-memory storage has no heartbeat
+        self._enabled = _beats(study._storage)  # an in-memory storage has no heartbeat
         self._trial_ids: set[int] = set()
         self._lock = threading.Lock()
         self._stopped = threading.Event()

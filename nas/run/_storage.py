@@ -19,9 +19,7 @@ import numpy as np
 import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
-from optuna.storages.journal._file import BaseJournalFileLock
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.study._samplers import make_sampler
@@ -31,16 +29,19 @@ _RDB_SCHEMES = ("sqlite:", "postgresql:", "postgresql+", "mysql:", "mysql+")
 _JOURNAL_HEARTBEAT_ATTR = "heartbeat_unix_s"
 _SCHEMA_LOCK_KEY = 0x6E61735F6F707475  # any 64-bit number, the same in every driver
 
+
 class SearchError(RuntimeError):
     """The search cannot start or continue (bad storage, mismatched study)."""
 
-class _FlockLock(BaseJournalFileLock):
+
+class _FlockLock:
     """The journal's write lock as an exclusive ``flock`` on ``<journal>.flock``.
 
     The kernel releases it when its holder dies, even by SIGKILL, so a killed driver
     never stalls the others; Optuna's own lock files outlive their holder and are only
     broken after a 30 s grace period. Every writer of one journal must use the same
-    lock: open journals with :func:`open_storage`.
+    lock: open journals with :func:`open_storage`. :class:`~optuna.storages.journal.JournalFileBackend`
+    takes any object with ``acquire`` and ``release``, as its two shipped locks have.
     """
 
     def __init__(self, journal_path: str) -> None:
@@ -62,11 +63,13 @@ class _FlockLock(BaseJournalFileLock):
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
+
 def driver_id() -> str:
     """This process as the driver that owns a trial: ``host:pid``."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
-class _DriverJournalStorage(JournalStorage, BaseHeartbeat):
+
+class _DriverJournalStorage(JournalStorage):
     """A journal storage for a driver: its trials carry their owner and a heartbeat, as :class:`_DriverRDBStorage`'s do.
 
     A new trial is written with its ``driver`` user attr and its first beat in the same
@@ -105,8 +108,6 @@ class _DriverJournalStorage(JournalStorage, BaseHeartbeat):
     def get_heartbeat_interval(self) -> int:
         return self._heartbeat_interval_s
 
-    def get_heartbeat_stale_trial_callback(self) -> None:
-        return None  # run_search fails and re-enqueues stale trials itself, with their reason
 
 class _DriverRDBStorage(RDBStorage):
     """Optuna's RDB storage, whose new trials are written with their ``driver`` user attr in the same transaction.
@@ -120,6 +121,7 @@ class _DriverRDBStorage(RDBStorage):
         if template_trial is None:
             template_trial = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={"driver": driver_id()})
         return super().create_new_trial(study_id, template_trial)
+
 
 def open_storage(
     url_or_path: str | Path,
@@ -180,6 +182,7 @@ def open_storage(
         reason = str(error.orig or error).strip().splitlines()[0]
         raise SearchError(f"storage {shown}: cannot connect: {reason}") from None
 
+
 @contextlib.contextmanager
 def _schema_lock(url: str) -> Iterator[None]:
     """Hold a PostgreSQL advisory lock while Optuna creates or checks its tables.
@@ -201,9 +204,11 @@ def _schema_lock(url: str) -> Iterator[None]:
     finally:
         engine.dispose()
 
+
 def default_storage_path(spec: StudySpec, out_dir: str | Path) -> Path:
     """Where a study's journal lives when neither the CLI nor the spec names a storage."""
     return Path(out_dir) / f"{spec.study.name}.journal"
+
 
 def load_or_create_study(spec: StudySpec, storage: BaseStorage) -> optuna.Study:
     """Create the spec's study in ``storage``, or load it to continue.

@@ -20,6 +20,7 @@ from nas.study._accuracy_source import (
     format_accuracy_sources,
 )
 from nas.study._candidate import (
+    METRICS_ATTR,
     BuiltCandidate,
     CandidateError,
     build_candidate,
@@ -49,6 +50,7 @@ from nas.study._spec import (
 __all__ = [
     "COST_METRICS",
     "ENSEMBLE_METRIC",
+    "METRICS_ATTR",
     "ORACLE",
     "ORACLE_METRICS",
     "SAMPLERS",

@@ -28,6 +28,10 @@ from nas.study._compression_choice import (
 from nas.study._spec import StudySpec
 from search_spaces import SearchSpace
 
+METRICS_ATTR = "metrics"
+"""Trial user attr holding every metric :func:`evaluate_candidate` returned, as one dict: one
+storage write a trial (one journal line, one database row), shown as JSON by optuna-dashboard."""
+
 
 class CandidateError(RuntimeError):
     """A candidate could not be scored; the message is the reason recorded on the failed trial."""
