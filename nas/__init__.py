@@ -7,6 +7,7 @@ Example:
 """
 
 from nas import benchmarks, cost, plots, results, run, study, sweep
+from nas._errors import InputError, NasError
 from nas.benchmarks import NB201AccuracyTable
 from nas.cost import ValidationResult, apply_precision, cost_network, format_cost, format_validation, run_validation
 from nas.plots import PLOT_KINDS, pareto_figure, plot_figure, write_html, write_png, write_report
@@ -61,6 +62,8 @@ from nas.study import (
 from nas.sweep import SweepSpec, SweepSpecError, load_sweep_spec, nb201_workload, parse_sweep_spec, run_sweep
 
 __all__ = [
+    "InputError",
+    "NasError",
     "benchmarks",
     "cost",
     "plots",

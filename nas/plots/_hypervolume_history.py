@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
+from nas._errors import InputError
 from nas.plots._common import PALETTE
 from nas.results._dataset import objectives_of, units_of
 from nas.results._hypervolume import REFERENCE_MARGIN, hypervolume
@@ -66,7 +67,7 @@ def hypervolume_figure(dataset: xr.Dataset) -> go.Figure:
     objectives = objectives_of(studies[0][1])
     for name, study in studies[1:]:
         if objectives_of(study) != objectives:
-            raise ValueError(f"study {name!r} has other objectives than {studies[0][0]!r}; "
+            raise InputError(f"study {name!r} has other objectives than {studies[0][0]!r}; "
                              "hypervolumes compare only on the same objectives")
     metrics = [m for m, _ in objectives]
     bounds = np.concatenate([_feasible_values(study, metrics) for _, study in studies])

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from nas._errors import InputError
 from nas.benchmarks._nb201_table import DATASETS, read_nb201_table
 
 N_CELLS = 15_625
@@ -63,7 +64,7 @@ def published_scores(source: str, proxy: str, dataset: str = "cifar10") -> np.nd
         724
     """
     if dataset not in DATASETS:
-        raise ValueError(f"published_scores: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        raise InputError(f"published_scores: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     if (source, proxy) in _ALL_CELLS:
         prefix = _ALL_CELLS[source, proxy]
         column = np.array(read_nb201_table("nb201_zc_proxies.csv.gz")[f"{prefix}_{dataset}"])
@@ -72,7 +73,7 @@ def published_scores(source: str, proxy: str, dataset: str = "cifar10") -> np.nd
         return column
     if source == "naslib" and proxy in _NASLIB_COLUMNS:
         return _naslib_subset(dataset)[_NASLIB_COLUMNS[proxy]].copy()
-    raise ValueError(f"published_scores: no published {proxy!r} scores from {source!r}; "
+    raise InputError(f"published_scores: no published {proxy!r} scores from {source!r}; "
                      f"available: {', '.join(f'{s}/{p}' for s, p in published_proxies())}")
 
 
@@ -159,7 +160,7 @@ def _fidelity_toml() -> dict[str, Any]:
 @functools.cache
 def _naslib_subset(dataset: str) -> dict[str, np.ndarray]:
     if dataset not in DATASETS:
-        raise ValueError(f"NASLib subset: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        raise InputError(f"NASLib subset: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     resource = importlib.resources.files("nas") / "data" / "nb201_zc_naslib_subset.csv.gz"
     rows = list(csv.DictReader(io.StringIO(gzip.decompress(resource.read_bytes()).decode("ascii"))))
     columns = {name: np.full(N_CELLS, np.nan) for name in ("val_accuracy", *_NASLIB_COLUMNS.values())}
@@ -194,7 +195,7 @@ def ensemble_fidelity(ensemble: Any, dataset: str = "cifar10") -> dict[str, Any]
     from nas.proxies._ranks import kendall_tau, spearman_rho
 
     if dataset not in DATASETS:
-        raise ValueError(f"ensemble_fidelity: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        raise InputError(f"ensemble_fidelity: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     settings, scores = reference_settings(), reference_scores()
     combined = ensemble.combine({member: scores[member] for member in ensemble.members})
     scored = np.isfinite(combined)

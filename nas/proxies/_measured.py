@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nas._errors import InputError
 from nas.proxies._benchmark_data import _fidelity_toml, reference_settings
 from nas.proxies._learned import learned_fidelity
 
@@ -30,6 +31,6 @@ def measured_fidelity(proxy: str, dataset: str = "cifar10") -> dict[str, Any]:
         values = measured["fidelity"][dataset][proxy]
     except KeyError:
         known = sorted(measured["fidelity"].get(dataset, {}))
-        raise ValueError(f"measured_fidelity: nothing measured for {proxy!r} on {dataset!r}; "
+        raise InputError(f"measured_fidelity: nothing measured for {proxy!r} on {dataset!r}; "
                          f"measured: {', '.join(known)}") from None
     return {**reference_settings(), **values}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nas._errors import InputError
 from nas.proxies._base import Proxy
 from nas.proxies._fisher import FisherProxy
 from nas.proxies._flops import FlopsProxy
@@ -31,4 +32,4 @@ def get_proxy(name: str) -> Proxy:
     try:
         return _PROXIES[name]()
     except KeyError:
-        raise ValueError(f"unknown proxy {name!r}; choose from {', '.join(list_proxies())}") from None
+        raise InputError(f"unknown proxy {name!r}; choose from {', '.join(list_proxies())}") from None

@@ -26,6 +26,7 @@ from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
 
 from cost_models import load_hardware
+from nas._errors import InputError
 from nas.study._accuracy_source import accuracy_fidelity
 from nas.study._candidate import METRICS_ATTR, trial_seed
 from nas.results._pareto import pareto_mask
@@ -155,7 +156,7 @@ def load_dataset(path: str | Path) -> xr.Dataset:
         if variable.dtype.kind in "UT" and name not in dataset.indexes:
             dataset[name] = variable.astype(object)
     if "objectives" not in dataset.attrs and "study" not in dataset.dims:
-        raise ValueError(f"{path}: not a results dataset (no 'objectives' attr)")
+        raise InputError(f"{path}: not a results dataset (no 'objectives' attr)")
     return dataset
 
 
@@ -177,10 +178,10 @@ def params_of(dataset: xr.Dataset, trial: int) -> dict[str, Any]:
         ({'rows': 8}, {})
     """
     if "param_distributions_json" not in dataset.attrs:
-        raise ValueError("the dataset has no 'param_distributions_json' attr; rebuild it from the study's storage "
+        raise InputError("the dataset has no 'param_distributions_json' attr; rebuild it from the study's storage "
                          "with a current nas (study_to_dataset)")
     if trial not in dataset.trial.values:
-        raise ValueError(f"trial {trial} is not in the dataset; it holds trials {_span(dataset.trial.values)}")
+        raise InputError(f"trial {trial} is not in the dataset; it holds trials {_span(dataset.trial.values)}")
     row = dataset.sel(trial=trial)
     params = {}
     for name, encoded in json.loads(dataset.attrs["param_distributions_json"]).items():

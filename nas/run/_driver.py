@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from nas._cluster import dask_client
+from nas._errors import InputError
 from nas.run._progress import _LiveHypervolume, study_progress
 from nas.run._recovery import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, _fail_and_retry, _Heartbeat, fail_orphaned_trials
 from nas.run._storage import driver_id, load_or_create_study, open_storage
@@ -112,7 +113,7 @@ def run_search(
     enqueued again, so none is left RUNNING and a later run evaluates them.
     """
     if n_trials is not None and total is not None:
-        raise ValueError("give n_trials (trials to add) or total (trials to reach), not both")
+        raise InputError("give n_trials (trials to add) or total (trials to reach), not both")
     study = load_or_create_study(
         spec, open_storage(storage, heartbeat_interval_s=heartbeat_interval_s, grace_period_s=grace_period_s)
     )

@@ -22,6 +22,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from nas._errors import NasError
 from nas.study._samplers import make_sampler
 from nas.study._spec import SPEC_ATTR, StudySpec
 
@@ -30,7 +31,7 @@ _JOURNAL_HEARTBEAT_ATTR = "heartbeat_unix_s"
 _SCHEMA_LOCK_KEY = 0x6E61735F6F707475  # any 64-bit number, the same in every driver
 
 
-class SearchError(RuntimeError):
+class SearchError(NasError, RuntimeError):
     """The search cannot start or continue (bad storage, mismatched study)."""
 
 

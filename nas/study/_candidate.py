@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from cost_models import MAC_KINDS, HardwareConfig, Workload, evaluate, load_hardware
+from nas._errors import NasError
 from nas.cost._cost_report import apply_precision
 from nas.study._accuracy_source import ORACLE
 from nas.study._compression_choice import (
@@ -33,7 +34,7 @@ METRICS_ATTR = "metrics"
 storage write a trial (one journal line, one database row), shown as JSON by optuna-dashboard."""
 
 
-class CandidateError(RuntimeError):
+class CandidateError(NasError, RuntimeError):
     """A candidate could not be scored; the message is the reason recorded on the failed trial."""
 
 

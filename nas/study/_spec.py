@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cost_models import HardwareSpecError, NumberFormat, load_hardware
+from nas._errors import NasError
 from nas._toml_file import StrictModel, load_toml_model, validate_model
 from nas.cost import PRECISION_BITS
 from nas.study._accuracy_source import ORACLE, AccuracySection
@@ -38,7 +39,7 @@ SPEC_ATTR = "spec_json"
 """Study user attr holding the spec, so results can be rebuilt from the storage alone."""
 
 
-class StudySpecError(ValueError):
+class StudySpecError(NasError, ValueError):
     """A study file is malformed; the message is one line naming the field and the fix."""
 
 

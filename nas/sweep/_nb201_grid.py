@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cost_models import Workload
+from nas._errors import InputError
 from nas.cost._cost_report import apply_precision
 from nas.study._compression_choice import CompressionChoice, compress_workload
 from search_spaces import (
@@ -75,12 +76,12 @@ def nb201_workload(
     """
     indices = np.asarray(arch_indices, dtype=np.int64).reshape(-1)
     if indices.size == 0:
-        raise ValueError("nb201_workload: give at least one arch index")
+        raise InputError("nb201_workload: give at least one arch index")
     if indices.min() < 0 or indices.max() >= NB201_N_ARCHS:
-        raise ValueError(f"nb201_workload: arch indices must lie in [0, {NB201_N_ARCHS - 1}], "
+        raise InputError(f"nb201_workload: arch indices must lie in [0, {NB201_N_ARCHS - 1}], "
                          f"got {int(indices.min())} .. {int(indices.max())}")
     if choice is not None and (choice.layer_ratios or choice.layer_weight_formats or choice.layer_act_formats):
-        raise ValueError("nb201_workload: per-layer compression settings cannot be stacked; give uniform ones")
+        raise InputError("nb201_workload: per-layer compression settings cannot be stacked; give uniform ones")
     table, slots = _compressed_table(dataset, int(batch_size), precision, _choice_key(choice))
     chosen = np.zeros((indices.size, NB201_ALWAYS_SLOT + 1), dtype=bool)
     chosen[np.arange(indices.size)[:, None], _arch_slots()[indices]] = True
