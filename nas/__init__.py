@@ -8,6 +8,7 @@ Example:
 
 from nas import benchmarks, cost, plots, results, run, study, sweep
 from nas._errors import InputError, NasError
+from nas._metrics import METRICS, Metric, metric_of
 from nas.benchmarks import NB201AccuracyTable
 from nas.cost import ValidationResult, apply_precision, cost_network, format_cost, format_validation, run_validation
 from nas.plots import PLOT_KINDS, pareto_figure, plot_figure, write_html, write_png, write_report
@@ -63,6 +64,9 @@ from nas.sweep import SweepSpec, SweepSpecError, load_sweep_spec, nb201_workload
 
 __all__ = [
     "InputError",
+    "METRICS",
+    "Metric",
+    "metric_of",
     "NasError",
     "benchmarks",
     "cost",

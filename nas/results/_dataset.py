@@ -27,27 +27,14 @@ from optuna.trial import TrialState
 
 from cost_models import load_hardware
 from nas._errors import InputError
+from nas._metrics import unit_of as units_of
+from nas.results._pareto import pareto_mask
 from nas.study._accuracy_source import accuracy_fidelity
 from nas.study._candidate import METRICS_ATTR, trial_seed
-from nas.results._pareto import pareto_mask
 from nas.study._spec import SPEC_ATTR, StudySpec
 
-_UNIT_SUFFIXES = {
-    "_j_s": "J s", "_s": "s", "_j": "J", "_mm2": "mm2", "_pct": "%", "_bytes": "B", "_fraction": "1", "_w": "W",
-}
-_UNITS = {"macs": "MAC", "params": "1", "n_layers": "1", "log_synflow": "1", "nonzero_flops": "FLOP", "edp_j_s": "J s",
-          "mac_units": "MAC/cycle"}
 _NOT_METRICS = {"driver", "worker", "fail_reason", "hardware", "arch", "arch_index"}
 _PACKAGES = ("numpy", "optuna", "dask", "distributed", "xarray", "torch", "plotly", "nas-codesign")
-
-def units_of(metric: str) -> str:
-    """The unit of a metric, read from its name (``latency_s`` -> ``"s"``)."""
-    if metric in _UNITS:
-        return _UNITS[metric]
-    for suffix, unit in _UNIT_SUFFIXES.items():
-        if metric.endswith(suffix):
-            return unit
-    return "1"
 
 
 def study_to_dataset(study: optuna.Study) -> xr.Dataset:

@@ -27,9 +27,9 @@ import xarray as xr
 
 from cost_models import PRESET_DIR, Cost, HardwareConfig, evaluate
 from nas._errors import InputError
-from nas.study._compression_choice import CompressionChoice
-from nas.study._candidate import build_candidate, trial_seed
 from nas.results._dataset import objectives_of, params_of
+from nas.study._candidate import build_candidate, trial_seed
+from nas.study._compression_choice import CompressionChoice
 from nas.study._spec import StudySpec, parse_spec
 
 if TYPE_CHECKING:

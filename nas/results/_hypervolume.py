@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import moocore
+import numpy as np
 
 REFERENCE_MARGIN = 0.1
 """The reference point lies this fraction of the ideal-to-nadir span beyond the nadir, so

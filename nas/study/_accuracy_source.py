@@ -37,12 +37,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nas._errors import InputError
+from nas._metrics import metrics_from
 
 ORACLE = "oracle"
-ORACLE_METRICS = {
-    "accuracy_valid_pct": "NAS-Bench-201 validation accuracy after 200 epochs, %",
-    "accuracy_test_pct": "NAS-Bench-201 test accuracy after 200 epochs, %",
-}
+ORACLE_METRICS = metrics_from("oracle")
 ENSEMBLE_METHODS = ("vote", "mean_rank", "learned")
 LEARNED = "learned"
 ENSEMBLE_METRIC = "ensemble_score"
