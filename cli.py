@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -9,22 +10,30 @@ import click
 
 
 class _OneLineErrors(click.Group):
-    """Turn the library's validation errors into one clean line and exit status 2."""
+    """Print the errors raised on purpose as one line and exit with status 2; ``--debug`` shows their traceback.
+
+    Raised on purpose: :class:`nas.NasError` (every nas error derives from it), a bad
+    hardware file (:class:`cost_models.HardwareSpecError`; cost_models sits below nas) and a
+    missing file. Anything else is a bug and keeps its traceback.
+    """
 
     def invoke(self, ctx: click.Context):
         from cost_models import HardwareSpecError
-        from nas import SearchError, StudySpecError
+        from nas import NasError
 
         try:
             return super().invoke(ctx)
-        except (StudySpecError, HardwareSpecError, SearchError, FileNotFoundError, ValueError) as error:
+        except (NasError, HardwareSpecError, FileNotFoundError) as error:
+            if ctx.params.get("debug"):
+                raise
             click.echo(f"error: {error}", err=True)
             sys.exit(2)
 
 
 @click.group(cls=_OneLineErrors)
 @click.version_option(package_name="nas-codesign")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="On an error, show its traceback instead of one line.")
+def main(debug: bool) -> None:
     """Search network architecture, compression and hardware together, and read the results."""
 
 
@@ -114,6 +123,20 @@ def pareto(results: Path, show_all: bool) -> None:
     click.echo(f"{rows.sizes['trial']} {'completed trials' if show_all else 'Pareto-optimal trials'}")
 
 
+@contextlib.contextmanager
+def _user_input():
+    """Report a ValueError of search_spaces (a lower layer, with no error class of its own) about what the user typed
+    as the :class:`nas.InputError` it is."""
+    from nas import InputError
+
+    try:
+        yield
+    except ValueError as error:
+        if isinstance(error, InputError):
+            raise
+        raise InputError(str(error)) from error
+
+
 def _space(name: str, dataset: str | None):
     from search_spaces import get_space
 
@@ -191,25 +214,23 @@ def cost(hardware: str, space: str | None, arch: str | None, dataset: str, model
     given = (model is not None) + (model_file is not None) + (space is not None and arch is not None)
     if given != 1 or (space is None) != (arch is None):
         raise click.UsageError("give either --model NAME, or --space NAME with --arch GENOTYPE, or --model-file PATH")
-    if model is not None:
-        from search_spaces import model_workload
+    with _user_input():
+        if model is not None:
+            from search_spaces import model_workload
 
-        workload = model_workload(model, batch_size=batch_size)
-    elif model_file is not None and model_file.suffix.lower() == ".onnx":
-        from search_spaces import workload_from_onnx
+            workload = model_workload(model, batch_size=batch_size)
+        elif model_file is not None and model_file.suffix.lower() == ".onnx":
+            from search_spaces import workload_from_onnx
 
-        workload = workload_from_onnx(model_file, batch_size=batch_size)
-    elif model_file is not None:
-        from search_spaces import workload_from_exported_program
+            workload = workload_from_onnx(model_file, batch_size=batch_size)
+        elif model_file is not None:
+            from search_spaces import workload_from_exported_program
 
-        workload = workload_from_exported_program(model_file, batch_size=batch_size)
-    else:
-        workload = _space(space, dataset).workload(arch, batch_size=batch_size)
-    try:
-        result = cost_network(workload, hardware, precision, weight_bits=weight_bits, act_bits=act_bits,
-                              execution_mode=mode)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
+            workload = workload_from_exported_program(model_file, batch_size=batch_size)
+        else:
+            workload = _space(space, dataset).workload(arch, batch_size=batch_size)
+    result = cost_network(workload, hardware, precision, weight_bits=weight_bits, act_bits=act_bits,
+                          execution_mode=mode)
     click.echo(format_cost(result, top=top))
 
 
@@ -239,7 +260,7 @@ def sensitivity(space: str | None, arch: str | None, dataset: str, model: str | 
     """
     import torch
 
-    from nas import save_dataset, write_html
+    from nas import InputError, save_dataset, write_html
     from nas.compression import format_sensitivity, pruning_sensitivity, sensitivity_figure, suggest_layer_ratios
 
     if (model is None) == (space is None) or (space is None) != (arch is None):
@@ -247,17 +268,18 @@ def sensitivity(space: str | None, arch: str | None, dataset: str, model: str | 
     try:
         ratio_list = None if ratios is None else [float(item) for item in ratios.split(",")]
     except ValueError:
-        raise ValueError(f"--ratios: expected comma-separated numbers, got {ratios!r}") from None
+        raise InputError(f"--ratios: expected comma-separated numbers, got {ratios!r}") from None
     if max_drop is not None and not 0 <= max_drop < float("inf"):  # before minutes of scoring, not after
-        raise ValueError(f"--max-drop: expected a finite number >= 0, got {max_drop}")
+        raise InputError(f"--max-drop: expected a finite number >= 0, got {max_drop}")
     torch.manual_seed(seed)
-    if model is not None:
-        from search_spaces import build_model, model_input_shape
+    from search_spaces import build_model, model_input_shape
 
-        network, module, shape = model, build_model(model), model_input_shape(model)
-    else:
-        searched = _space(space, dataset)
-        network, module, shape = f"{space} {arch}", searched.build(arch), searched.input_shape(arch)
+    with _user_input():
+        if model is not None:
+            network, module, shape = model, build_model(model), model_input_shape(model)
+        else:
+            searched = _space(space, dataset)
+            network, module, shape = f"{space} {arch}", searched.build(arch), searched.input_shape(arch)
     result = pruning_sensitivity(
         module, torch.zeros(1, *shape), pattern=pattern, ratios=ratio_list, network=network,
         layers=None if layers is None else [name.strip() for name in layers.split(",") if name.strip()],
@@ -401,7 +423,7 @@ def export(results: Path, trial: int | None, study: str | None, output: Path | N
     `nas.load_candidate(TOML, PT)` rebuilds it: the compressed module and its per-layer cost.
     """
     from nas import default_trial, export_candidate, load_dataset
-    from nas.plots._common import single_study
+    from nas.plots import single_study
 
     dataset = single_study(load_dataset(results), study)
     trial = default_trial(dataset) if trial is None else trial
@@ -461,7 +483,7 @@ def proxies(space: str, sample: int, seed: int, dataset: str, population: str, p
     proxy with published results, cell by cell where published scores exist.
     """
     if list_sources:
-        from nas._accuracy_source import format_accuracy_sources
+        from nas.study import format_accuracy_sources
 
         click.echo(format_accuracy_sources())
         return

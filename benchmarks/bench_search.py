@@ -3,7 +3,7 @@
 Run from the repository root: ``python -m benchmarks.bench_search [n_trials]`` (default 200).
 
 1. Driver overhead per trial, without Dask: the driver's ask (sampler, suggestions, the
-   first heartbeat) and tell (metrics as user attrs, the values) on an in-memory storage,
+   first heartbeat) and tell (the metrics as one user attr, the values) on an in-memory storage,
    a journal file, and PostgreSQL (a throwaway local server with fsync on, as in
    production; skipped where Debian's server binaries are missing). The evaluation
    between ask and tell is not timed.
@@ -27,7 +27,9 @@ from distributed import LocalCluster
 from optuna.storages import InMemoryStorage
 
 from nas import evaluate_candidate, load_or_create_study, open_storage, parse_spec, run_search
-from nas._runner import HEARTBEAT_INTERVAL_S, _ask, _Heartbeat, _tell, driver_id  # the driver's steps, timed alone
+from nas.run import HEARTBEAT_INTERVAL_S, driver_id
+from nas.run._driver import _ask, _tell  # the driver's steps, timed alone
+from nas.run._recovery import _Heartbeat
 from tests.pg_server import PostgresUnavailable, postgres_server
 
 STUDY = Path(__file__).parents[1] / "studies" / "quickstart.toml"
@@ -99,7 +101,7 @@ def cluster_rows(n_trials: int) -> list[tuple]:
                                    scheduler=cluster.scheduler_address, progress=False)
                 wall_s = time.perf_counter() - started
                 done = study.get_trials(deepcopy=False)
-                eval_ms = 1e3 * sum(t.user_attrs.get("eval_time_s", 0.0) for t in done) / len(done)
+                eval_ms = 1e3 * sum(t.user_attrs.get("metrics", {}).get("eval_time_s", 0.0) for t in done) / len(done)
                 overhead_ms = 1e3 * wall_s / len(done) - eval_ms / workers
                 rows.append((kind, workers, len(done), wall_s, len(done) / wall_s, eval_ms, overhead_ms))
     return rows
@@ -116,7 +118,7 @@ def print_table(header: tuple[str, ...], rows: list[tuple]) -> None:
 def main(n_trials: int = 200) -> None:
     print_table(("storage", "trials", "ask_ms", "tell_ms", "driver_ms_per_trial"), storage_rows(n_trials))
     print("Driver overhead without Dask: ask (sampler, one write per suggestion, the driver attr, the first\n"
-          "heartbeat) and tell (~25 metrics as user attrs in one write, the values); evaluation not timed.\n")
+          "heartbeat) and tell (~25 metrics as one user attr, the values); evaluation not timed.\n")
     print_table(("trials", "workers", "n", "wall_s", "trials_per_s", "eval_ms_per_trial", "overhead_ms_per_trial"),
                 cluster_rows(n_trials))
     print("Warm workers, cluster start excluded, journal storage. overhead = wall per trial - eval time per trial /\n"

@@ -10,7 +10,7 @@ search each run the same problem (``SweepSpec.study_spec``: same space, hardware
 and objectives) for the largest budget, once per seed, and the front found after each budget is
 scored by its hypervolume divided by the exhaustive front's, both normalised by the same bounds:
 
-* ``hv all``: bounds are all 15,625 cells, as ``nas._hypervolume`` documents for comparing a
+* ``hv all``: bounds are all 15,625 cells, as ``nas.results._hypervolume`` documents for comparing a
   search with the truth (the nadir is the worst cell: 10 % accuracy, the slowest network);
 * ``hv front``: bounds are the exhaustive front's ideal and nadir only (reference 10 % beyond);
   a found point counts only if it lies in that box, so this one is stricter about the corners.
@@ -32,8 +32,8 @@ import numpy as np
 import optuna
 
 from nas import evaluate_candidate, load_sweep_spec, parse_sweep_spec, run_sweep, suggest_candidate
-from nas._hypervolume import hypervolume
-from nas._samplers import make_sampler
+from nas.results import hypervolume
+from nas.study import make_sampler
 
 SWEEP = Path(__file__).parents[1] / "studies" / "sweep_nb201_gpu_oracle.toml"
 SAMPLERS = ("nsga2", "tpe", "random")

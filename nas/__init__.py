@@ -6,36 +6,76 @@ Example:
     ['h100', 'a100', 't4']
 """
 
-from nas._accuracy_source import AccuracySection, format_accuracy_sources
-from nas._cost_report import apply_precision, cost_network, format_cost
-from nas._export import Candidate, candidate_from_dataset, default_trial, export_candidate, load_candidate
-from nas._hypervolume import hypervolume
-from nas._merge import merge_datasets, select_study, studies_of
-from nas._nb201_grid import nb201_workload
-from nas._nb201_table import NB201AccuracyTable
-from nas._objective import CandidateError, evaluate_candidate, hardware_from_params, suggest_candidate, trial_seed
-from nas._pareto import pareto_mask
-from nas._report import write_report
-from nas._results import load_dataset, objectives_of, params_of, save_dataset, study_to_dataset, units_of
-from nas._runner import (
+from nas import benchmarks, cost, plots, results, run, study, sweep
+from nas._errors import InputError, NasError
+from nas._metrics import METRICS, Metric, metric_of
+from nas.benchmarks import NB201AccuracyTable
+from nas.cost import apply_precision, cost_network, format_cost
+from nas.plots import PLOT_KINDS, pareto_figure, plot_figure, write_html, write_png, write_report
+from nas.results import (
+    Candidate,
+    candidate_from_dataset,
+    default_trial,
+    export_candidate,
+    hypervolume,
+    load_candidate,
+    load_dataset,
+    merge_datasets,
+    objectives_of,
+    params_of,
+    pareto_mask,
+    save_dataset,
+    select_study,
+    studies_of,
+    study_to_dataset,
+    units_of,
+)
+from nas.run import (
     SearchError,
     StudyProgress,
+    StudyStatus,
     dask_client,
     default_storage_path,
     fail_orphaned_trials,
+    format_status,
     load_or_create_study,
     open_storage,
+    read_study,
     run_search,
     study_progress,
+    study_status,
 )
-from nas._samplers import SAMPLERS, make_sampler
-from nas._spec import StudySpec, StudySpecError, load_spec, parse_spec
-from nas._status import StudyStatus, format_status, read_study, study_status
-from nas._sweep import SweepSpec, SweepSpecError, load_sweep_spec, parse_sweep_spec, run_sweep
-from nas._validation import ValidationResult, format_validation, run_validation
-from nas.plots import PLOT_KINDS, pareto_figure, plot_figure, write_html, write_png
+from nas.study import (
+    SAMPLERS,
+    AccuracySection,
+    CandidateError,
+    StudySpec,
+    StudySpecError,
+    evaluate_candidate,
+    format_accuracy_sources,
+    hardware_from_params,
+    load_spec,
+    make_sampler,
+    parse_spec,
+    suggest_candidate,
+    trial_seed,
+)
+from nas.sweep import SweepSpec, SweepSpecError, load_sweep_spec, nb201_workload, parse_sweep_spec, run_sweep
+from nas.validation import ValidationResult, format_validation, run_validation
 
 __all__ = [
+    "InputError",
+    "METRICS",
+    "Metric",
+    "metric_of",
+    "NasError",
+    "benchmarks",
+    "cost",
+    "plots",
+    "results",
+    "run",
+    "study",
+    "sweep",
     "AccuracySection",
     "NB201AccuracyTable",
     "format_accuracy_sources",

@@ -10,10 +10,16 @@ from optuna.trial import TrialState
 
 from cli import main
 from nas import StudySpecError, load_dataset, pareto_figure, run_search, save_dataset, study_to_dataset, write_report
-from nas._accuracy_source import ENSEMBLE_METRIC, ORACLE_METRICS, AccuracySection, accuracy_fidelity
-from nas._objective import CandidateError, evaluate_candidate
-from nas._spec import COST_METRICS
 from nas.proxies import RankEnsemble, ensemble_fidelity, get_proxy, list_proxies, measured_fidelity, reference_scores
+from nas.study import (
+    COST_METRICS,
+    ENSEMBLE_METRIC,
+    ORACLE_METRICS,
+    AccuracySection,
+    CandidateError,
+    accuracy_fidelity,
+    evaluate_candidate,
+)
 from search_spaces import index_to_arch
 
 EDGES = ("edge_0_1", "edge_0_2", "edge_1_2", "edge_0_3", "edge_1_3", "edge_2_3")

@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from nas import save_dataset, study_to_dataset
+from nas import NasError, StudySpecError, save_dataset, study_to_dataset
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,15 @@ def test_bad_study_file_is_one_line_and_exit_2(tmp_path):
     result = CliRunner().invoke(main, ["search", str(bad)])
     assert result.exit_code == 2
     assert result.output.strip() == f"error: {bad}: study.foo: unknown field; remove it or check its spelling"
+
+
+def test_debug_shows_the_traceback_instead_of_one_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[study]\nname = "x"\nn_trials = 5\nfoo = 1\n')
+    result = CliRunner().invoke(main, ["--debug", "search", str(bad)])
+    assert isinstance(result.exception, StudySpecError) and isinstance(result.exception, NasError)
+    assert result.exit_code == 1
+    assert "error:" not in result.output
 
 
 def test_pareto_prints_the_front(results_file, searched_study):

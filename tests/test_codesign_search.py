@@ -8,9 +8,14 @@ import torch
 from cost_models import MAC_KINDS, load_hardware
 from cost_models._hardware import PRESET_DIR
 from nas import StudySpecError, evaluate_candidate, suggest_candidate, trial_seed
-from nas._compression_choice import choice_from_params, compress_module, compress_workload
-from nas._objective import hardware_from_params
-from nas._samplers import SAMPLERS, make_sampler
+from nas.study import (
+    SAMPLERS,
+    choice_from_params,
+    compress_module,
+    compress_workload,
+    hardware_from_params,
+    make_sampler,
+)
 from search_spaces import NB201_EDGES
 
 CONV3 = dict.fromkeys(NB201_EDGES, "nor_conv_3x3")

@@ -2,7 +2,7 @@
 
 Each test compares the ``h100`` preset with a measured number (op_overhead.csv, gemm.csv,
 machine.json, nb201_calibration.csv); the last ones check the issue's targets on the rows the
-preset was not fitted on (``nas._gpu_validation.FIT_SPLIT``).
+preset was not fitted on (``nas.validation._gpu_validation.FIT_SPLIT``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from cost_models import GPURooflineModel, NumberFormat, WorkloadBuilder, evaluate, load_hardware
 from nas import apply_precision
-from nas._gpu_validation import gemm_workload, group_stats, h100_rows, op_workload, pooled_stats
+from nas.validation._gpu_validation import gemm_workload, group_stats, h100_rows, op_workload, pooled_stats
 
 DATA = importlib.resources.files("nas") / "data" / "h100"
 H100 = load_hardware("h100")

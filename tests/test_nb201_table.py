@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nas._nb201_table import NB201AccuracyTable
+from nas.benchmarks import NB201AccuracyTable
 
 SOURCE = Path("/work/shared/data/nb201_accuracy.csv")
 

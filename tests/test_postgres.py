@@ -22,7 +22,7 @@ from pg_server import PostgresUnavailable, postgres_server
 from test_resilience import assert_none_lost_or_duplicated, run_drivers
 
 from nas import load_or_create_study, run_search, suggest_candidate
-from nas._runner import SearchError, fail_orphaned_trials, open_storage
+from nas.run import SearchError, fail_orphaned_trials, open_storage
 
 REPO = Path(__file__).parents[1]
 
@@ -63,7 +63,7 @@ def test_search_on_postgres_beats_and_completes(postgres_url, small_spec):
     spec = small_spec(name="pg", n_trials=6)
     study = run_search(spec, storage=postgres_url, n_workers=1, progress=False)
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 6
-    assert all(t.user_attrs["latency_s"] > 0 for t in study.get_trials())
+    assert all(t.user_attrs["metrics"]["latency_s"] > 0 for t in study.get_trials())
     assert {t.user_attrs["driver"] for t in study.get_trials()} == {f"{socket.gethostname()}:{os.getpid()}"}
     with psycopg.connect(postgres_url) as connection:
         (beats,) = connection.execute("SELECT count(*) FROM trial_heartbeats").fetchone()

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nas._nb201_table import NB201AccuracyTable
+from nas.benchmarks import NB201AccuracyTable
 from nas.proxies import RankEnsemble, kendall_tau, reference_scores, spearman_rho
 from nas.proxies._ranks import average_ranks
 

@@ -99,7 +99,7 @@ def test_the_shipped_reference_run_matches_its_settings():
 
 
 def test_all_cells_ranks_an_unscored_cell_last():
-    from nas._nb201_table import NB201AccuracyTable
+    from nas.benchmarks import NB201AccuracyTable
     from nas.proxies._fidelity import fidelity_dataset
 
     archs = np.array([10, 200, 3000, 6111, 9000])

@@ -43,6 +43,6 @@ def test_search_runs_on_an_existing_scheduler(dask_cluster, tmp_path):
     assert (dataset.state == "COMPLETE").all()
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(tmp_path / "out" / "remote.journal")))
-    ran_on = {t.user_attrs["worker"] for t in optuna.load_study(study_name="remote", storage=storage).trials}
+    ran_on = {t.user_attrs["metrics"]["worker"] for t in optuna.load_study(study_name="remote", storage=storage).trials}
     assert ran_on <= workers
     assert time.monotonic() - started < 300

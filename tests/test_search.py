@@ -15,9 +15,10 @@ def test_search_completes_every_trial(searched_study):
     assert len(trials) == spec.study.n_trials
     assert all(t.state == TrialState.COMPLETE for t in trials)
     first = trials[0]
-    assert 0 < first.user_attrs["latency_s"] < 1
-    assert first.user_attrs["energy_j"] > 0
-    assert 0 <= first.user_attrs["accuracy_valid_pct"] <= 100
+    metrics = first.user_attrs["metrics"]
+    assert 0 < metrics["latency_s"] < 1
+    assert metrics["energy_j"] > 0
+    assert 0 <= metrics["accuracy_valid_pct"] <= 100
     assert first.params["hardware"] in spec.hardware.presets
     assert len(study.best_trials) >= 1
 

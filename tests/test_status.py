@@ -11,8 +11,8 @@ from optuna.trial import TrialState
 
 from cli import main
 from nas import load_or_create_study, open_storage, run_search
-from nas._hypervolume import hypervolume
-from nas._status import format_status, read_study, study_status
+from nas.results import hypervolume
+from nas.run import format_status, read_study, study_status
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from nas import (
     run_sweep,
     save_dataset,
 )
-from nas._compression_choice import CompressionChoice, compress_workload
+from nas.study import CompressionChoice, compress_workload
 from search_spaces import get_space, index_to_arch
 
 ARCHS = [0, 1462, 1651, 6111, 15624]

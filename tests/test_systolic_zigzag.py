@@ -18,7 +18,7 @@ import pytest
 
 from cost_models import evaluate, load_hardware
 from nas import apply_precision
-from nas._validation import spearman_rho
+from nas.validation import spearman_rho
 from search_spaces import model_workload
 
 ROWS = list(csv.DictReader((pathlib.Path(__file__).parent / "data" / "zigzag_resnet18_energy.csv").open()))

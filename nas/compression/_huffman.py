@@ -25,6 +25,8 @@ import math
 
 import numpy as np
 
+from nas._errors import InputError
+
 TABLE_HEADER_BITS = 8
 """Bits of the table header that gives the width of each code-length field."""
 
@@ -41,7 +43,7 @@ def huffman_code_lengths(counts: np.ndarray | list[int]) -> np.ndarray:
     """
     counts = np.asarray(counts, dtype=np.int64)
     if counts.ndim != 1 or np.any(counts < 0):
-        raise ValueError(f"counts must be a 1-D array of non-negative integers, got {counts!r}")
+        raise InputError(f"counts must be a 1-D array of non-negative integers, got {counts!r}")
     lengths = np.zeros(len(counts), dtype=np.int64)
     present = np.flatnonzero(counts)
     if len(present) == 1:
@@ -128,7 +130,7 @@ def huffman_encode(symbols: np.ndarray, lengths: np.ndarray | list[int]) -> np.n
     symbols = np.asarray(symbols, dtype=np.int64).ravel()
     lengths = np.asarray(lengths, dtype=np.int64)
     if np.any(lengths[symbols] == 0):
-        raise ValueError("a symbol to encode has no codeword (code length 0)")
+        raise InputError("a symbol to encode has no codeword (code length 0)")
     codes = canonical_codes(lengths)
     max_length = int(lengths.max(initial=0))
     # Bit j (from the most significant) of every codeword, left-aligned to max_length bits;
@@ -163,5 +165,5 @@ def huffman_decode(bits: np.ndarray, lengths: np.ndarray | list[int]) -> np.ndar
             symbols.append(symbol)
             length = code = 0
     if length:
-        raise ValueError(f"the stream ends inside a codeword ({length} trailing bits)")
+        raise InputError(f"the stream ends inside a codeword ({length} trailing bits)")
     return np.asarray(symbols, dtype=np.int64)

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from cost_models import MAC_KINDS, LayerKind, SparsityPattern, Workload
+from nas._errors import InputError
 
 PRUNING_PATTERNS: tuple[str, ...] = ("unstructured", "2:4", "channel")
 """Allowed :attr:`PruningPolicy.pattern` values."""
@@ -86,7 +87,7 @@ class PruningPolicy:
         >>> PruningPolicy(ratio=0.3, pattern="2:4")
         Traceback (most recent call last):
         ...
-        ValueError: PruningPolicy.ratio: pattern '2:4' removes exactly half the weights; set ratio=0.5, got 0.3
+        nas.InputError: PruningPolicy.ratio: pattern '2:4' removes exactly half the weights; set ratio=0.5, got 0.3
     """
 
     ratio: float = 0.5
@@ -98,32 +99,32 @@ class PruningPolicy:
     def __post_init__(self) -> None:
         _check_ratio("ratio", self.ratio)
         if self.pattern not in PRUNING_PATTERNS:
-            raise ValueError(f"PruningPolicy.pattern: unknown {self.pattern!r}; "
+            raise InputError(f"PruningPolicy.pattern: unknown {self.pattern!r}; "
                              f"choose from {', '.join(PRUNING_PATTERNS)}")
         if self.scope not in PRUNING_SCOPES:
-            raise ValueError(f"PruningPolicy.scope: unknown {self.scope!r}; choose from {', '.join(PRUNING_SCOPES)}")
+            raise InputError(f"PruningPolicy.scope: unknown {self.scope!r}; choose from {', '.join(PRUNING_SCOPES)}")
         if self.scope == "global" and self.pattern != "unstructured":
-            raise ValueError(f"PruningPolicy.scope: 'global' applies to unstructured pruning only, "
+            raise InputError(f"PruningPolicy.scope: 'global' applies to unstructured pruning only, "
                              f"not {self.pattern!r}")
         if not isinstance(self.layer_ratios, Mapping):
-            raise ValueError(f"PruningPolicy.layer_ratios: expected a {{layer name: ratio}} mapping, "
+            raise InputError(f"PruningPolicy.layer_ratios: expected a {{layer name: ratio}} mapping, "
                              f"got {self.layer_ratios!r}")
         for name, ratio in self.layer_ratios.items():
             if not isinstance(name, str):
-                raise ValueError(f"PruningPolicy.layer_ratios: layer names must be strings, got {name!r}")
+                raise InputError(f"PruningPolicy.layer_ratios: layer names must be strings, got {name!r}")
             _check_ratio(f"layer_ratios[{name!r}]", ratio)
         if self.pattern == "2:4":
             if self.ratio != 0.5:
-                raise ValueError(f"PruningPolicy.ratio: pattern '2:4' removes exactly half the weights; "
+                raise InputError(f"PruningPolicy.ratio: pattern '2:4' removes exactly half the weights; "
                                  f"set ratio=0.5, got {self.ratio}")
             odd = {name: r for name, r in self.layer_ratios.items() if r not in (0, 0.5)}
             if odd:
-                raise ValueError(f"PruningPolicy.layer_ratios: pattern '2:4' allows 0 (dense) or 0.5 per layer, "
+                raise InputError(f"PruningPolicy.layer_ratios: pattern '2:4' allows 0 (dense) or 0.5 per layer, "
                                  f"got {odd}")
         if not isinstance(self.prune_first_conv, bool):
-            raise ValueError(f"PruningPolicy.prune_first_conv: expected a bool, got {self.prune_first_conv!r}")
+            raise InputError(f"PruningPolicy.prune_first_conv: expected a bool, got {self.prune_first_conv!r}")
         if self.prune_first_conv and self.pattern != "channel":
-            raise ValueError("PruningPolicy.prune_first_conv: applies to channel pruning only "
+            raise InputError("PruningPolicy.prune_first_conv: applies to channel pruning only "
                              f"(unstructured and 2:4 prune every weight layer), pattern is {self.pattern!r}")
         # A private copy, so that a caller mutating its dict cannot change a frozen policy.
         object.__setattr__(self, "layer_ratios", dict(self.layer_ratios))
@@ -135,7 +136,7 @@ class PruningPolicy:
 
 def _check_ratio(field: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ValueError(f"PruningPolicy.{field}: expected a number in [0, 1) (fraction removed), got {value!r}")
+        raise InputError(f"PruningPolicy.{field}: expected a number in [0, 1) (fraction removed), got {value!r}")
 
 
 def kept_channels(width: int, ratio: float) -> int:
@@ -207,7 +208,7 @@ def _weight_layers(module: nn.Module) -> list[tuple[str, nn.Conv2d | nn.Linear]]
 def _check_layer_names(policy: PruningPolicy, known: Collection[str], where: str) -> None:
     unknown = sorted(set(policy.layer_ratios) - set(known))
     if unknown:
-        raise ValueError(f"PruningPolicy.layer_ratios: {', '.join(map(repr, unknown))} "
+        raise InputError(f"PruningPolicy.layer_ratios: {', '.join(map(repr, unknown))} "
                          f"is not a weight layer of the {where}")
 
 
@@ -257,7 +258,7 @@ def _prune_channels(
     for index, (name, layer) in enumerate(layers.items()):
         if isinstance(layer, nn.Conv2d) and layer.groups > 1:
             if not layer.groups == layer.in_channels == layer.out_channels:
-                raise ValueError(f"channel pruning: grouped convolution {name!r} (groups={layer.groups}) "
+                raise InputError(f"channel pruning: grouped convolution {name!r} (groups={layer.groups}) "
                                  "cannot be pruned consistently by width groups")
             continue  # depthwise: its channels follow the tensor it reads
         width = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features
@@ -300,7 +301,7 @@ def _norms_to_zero(module: nn.Module, keep: Mapping[int, torch.Tensor]) -> list[
             width = (norm.num_features if isinstance(norm, _BATCH_NORMS) else
                      norm.num_channels if isinstance(norm, nn.GroupNorm) else norm.normalized_shape[-1])
             if width in keep:
-                raise ValueError(f"channel pruning: {type(norm).__name__} {name!r} of {width} channels cannot "
+                raise InputError(f"channel pruning: {type(norm).__name__} {name!r} of {width} channels cannot "
                                  "keep removed channels at zero (no affine shift to zero, or it mixes channels)")
     return norms
 
@@ -319,7 +320,7 @@ def _width_plan(producers: list[tuple[str, int, bool]], pinned: set[int], policy
             continue
         first, ratio = ratios.setdefault(width, (name, policy.ratio_for(name)))
         if ratio != policy.ratio_for(name):
-            raise ValueError(f"channel pruning: {first!r} and {name!r} both write {width} channels but have "
+            raise InputError(f"channel pruning: {first!r} and {name!r} both write {width} channels but have "
                              f"ratios {ratio} and {policy.ratio_for(name)}; layers of one width are pruned as one")
     plan = {width: kept_channels(width, ratio) for width, (_, ratio) in ratios.items()}
     return {width: kept for width, kept in plan.items() if kept < width}
@@ -369,14 +370,14 @@ def prune_workload(
         ([64, 32, 12], [32, 12, 10])
     """
     if workload.n_networks > 1:
-        raise ValueError(f"prune_workload: prune one network at a time, got {workload.n_networks}")
+        raise InputError(f"prune_workload: prune one network at a time, got {workload.n_networks}")
     base = np.array([name.split(":")[0] for name in workload.name], dtype=object)
     is_mac = np.isin(workload.kind, MAC_KINDS)
     _check_layer_names(policy, set(base[is_mac]), "workload")
     if masks is not None:
         unknown = sorted(set(masks) - set(base[is_mac]))
         if unknown:
-            raise ValueError(f"prune_workload: masks for {', '.join(map(repr, unknown))}, "
+            raise InputError(f"prune_workload: masks for {', '.join(map(repr, unknown))}, "
                              "which are not weight layers of the workload")
     if policy.pattern == "channel":
         return _shrink_channels(workload, base, policy, masks)
@@ -385,7 +386,7 @@ def prune_workload(
             odd = [name for name, mask in masks.items()
                    if not torch.all(mask.movedim(1, -1).reshape(-1, _N_M[1]).sum(1) == _N_M[0])]
             if odd:
-                raise ValueError(f"prune_workload: masks of {', '.join(map(repr, odd))} do not keep "
+                raise InputError(f"prune_workload: masks of {', '.join(map(repr, odd))} do not keep "
                                  "2 of every 4 input channels")
         layer_density = {name: float(mask.float().mean()) for name, mask in masks.items()}
     elif policy.pattern == "unstructured":
@@ -396,7 +397,7 @@ def prune_workload(
     pattern = SparsityPattern.UNSTRUCTURED if policy.pattern == "unstructured" else SparsityPattern.N_M
     density = np.array([layer_density.get(name, 1.0) if mac else 1.0 for name, mac in zip(base, is_mac, strict=True)])
     if np.any(density <= 0):
-        raise ValueError(f"prune_workload: layer {base[np.argmax(density <= 0)]!r} is fully pruned; "
+        raise InputError(f"prune_workload: layer {base[np.argmax(density <= 0)]!r} is fully pruned; "
                          "the IR cannot drop a layer, lower the ratio")
     pruned = density < 1
     return workload.with_compression(weight_density=density, pattern=pattern, layers=pruned)
@@ -411,7 +412,7 @@ def _shrink_channels(workload: Workload, base: np.ndarray, policy: PruningPolicy
     for position, row in enumerate(rows):
         if wl.groups[row] > 1:
             if wl.kind[row] != LayerKind.DEPTHWISE_CONV:
-                raise ValueError(f"channel pruning: grouped convolution {base[row]!r} (groups={wl.groups[row]}) "
+                raise InputError(f"channel pruning: grouped convolution {base[row]!r} (groups={wl.groups[row]}) "
                                  "cannot be pruned consistently by width groups")
             continue
         producers.append((base[row], int(wl.k[row]), _channel_prunable(position, len(rows), policy)))
@@ -457,12 +458,12 @@ def _plan_from_masks(producers: list[tuple[str, int, bool]], masks: Mapping[str,
         kept = int(mask.flatten(1).any(1).sum())
         first, seen = plan.setdefault(mask.shape[0], (name, kept))
         if seen != kept:
-            raise ValueError(f"channel pruning: masks of {first!r} and {name!r} keep {seen} and {kept} of "
+            raise InputError(f"channel pruning: masks of {first!r} and {name!r} keep {seen} and {kept} of "
                              f"{mask.shape[0]} channels; layers of one width are pruned as one")
     for name, width, _ in producers:
         if width in plan and name not in masks:
-            raise ValueError(f"channel pruning: {name!r} writes {width} channels like the masked "
+            raise InputError(f"channel pruning: {name!r} writes {width} channels like the masked "
                              f"{plan[width][0]!r} but has no mask")
     if any(kept == 0 for _, kept in plan.values()):
-        raise ValueError("channel pruning: a mask removes every channel; the IR cannot drop a layer")
+        raise InputError("channel pruning: a mask removes every channel; the IR cannot drop a layer")
     return {width: kept for width, (_, kept) in plan.items() if kept < width}

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from cost_models import NumberFormat, Workload
+from nas._errors import InputError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +156,7 @@ def quant_format(fmt: QuantFormat | str) -> QuantFormat:
     try:
         return FORMATS[fmt]
     except KeyError:
-        raise ValueError(f"unknown quantization format {fmt!r}; choose from {', '.join(FORMATS)}") from None
+        raise InputError(f"unknown quantization format {fmt!r}; choose from {', '.join(FORMATS)}") from None
 
 
 def ir_format(fmt: QuantFormat | str) -> NumberFormat:
@@ -182,7 +183,7 @@ def round_to_format(tensor: torch.Tensor, fmt: QuantFormat | str) -> torch.Tenso
     """
     fmt = quant_format(fmt)
     if fmt.kind != "float":
-        raise ValueError(f"fmt: {fmt.name!r} is not a float format; round_to_format needs one")
+        raise InputError(f"fmt: {fmt.name!r} is not a float format; round_to_format needs one")
     # Every format here fits in float32 exactly; float64 inputs stay float64 so that no
     # value is rounded twice (to float32, then to the format).
     x = tensor if tensor.dtype == torch.float64 else tensor.float()
@@ -241,9 +242,9 @@ def fake_quantize(
     """
     fmt = quant_format(fmt)
     if fmt.kind == "float" and not symmetric:
-        raise ValueError(f"symmetric=False: {fmt.name!r} is a float format; only integer formats take a zero point")
+        raise InputError(f"symmetric=False: {fmt.name!r} is a float format; only integer formats take a zero point")
     if per_channel_axis is not None and not -tensor.ndim <= per_channel_axis < tensor.ndim:
-        raise ValueError(f"per_channel_axis={per_channel_axis} is out of range for a {tensor.ndim}-D tensor")
+        raise InputError(f"per_channel_axis={per_channel_axis} is out of range for a {tensor.ndim}-D tensor")
     x = tensor.detach()
     if fmt.kind == "float" and fmt.bits >= 16:
         q = round_to_format(x, fmt)
@@ -353,7 +354,7 @@ def quantize_module(
     if layers is not None:
         unknown = sorted(set(layers) - {name for name, layer in named.items() if isinstance(layer, _QUANTIZED_LAYERS)})
         if unknown:
-            raise ValueError(f"layers: {unknown[:3]} are not conv or linear layers of the module; check the names")
+            raise InputError(f"layers: {unknown[:3]} are not conv or linear layers of the module; check the names")
     for name, layer in named.items():
         if not isinstance(layer, _QUANTIZED_LAYERS) or (layers is not None and name not in layers):
             continue

@@ -33,6 +33,7 @@ import torch
 import xarray as xr
 from torch import nn
 
+from nas._errors import InputError
 from nas.compression._pruning import PRUNING_PATTERNS, PruningPolicy, prune_module
 from nas.proxies import SynflowProxy
 
@@ -113,7 +114,7 @@ def pruning_sensitivity(
         (True, True)
     """
     if pattern not in PRUNING_PATTERNS:
-        raise ValueError(f"pruning_sensitivity: pattern: unknown {pattern!r}; "
+        raise InputError(f"pruning_sensitivity: pattern: unknown {pattern!r}; "
                          f"choose from {', '.join(PRUNING_PATTERNS)}")
     ratios = _check_ratios(ratios, pattern)
     weight_layers = {name: layer for name, layer in module.named_modules() if isinstance(layer, nn.Conv2d | nn.Linear)}
@@ -204,7 +205,7 @@ def suggest_layer_ratios(dataset: xr.Dataset, max_drop: float) -> dict[str, floa
         {'a': 0.5, 'b': 0.0}
     """
     if isinstance(max_drop, bool) or not isinstance(max_drop, numbers.Real) or not 0 <= max_drop < math.inf:
-        raise ValueError(f"suggest_layer_ratios: max_drop: expected a finite number >= 0 "
+        raise InputError(f"suggest_layer_ratios: max_drop: expected a finite number >= 0 "
                          f"(in the score's units), got {max_drop!r}")
     drops = dataset.score_drop.sortby("prune_ratio").transpose("layer", "prune_ratio")
     ratios = drops.prune_ratio.values
@@ -256,7 +257,7 @@ def sensitivity_figure(dataset: xr.Dataset, *, y: str = "score") -> go.Figure:
         ValueError: Another ``y``.
     """
     if y not in ("score", "score_drop"):
-        raise ValueError(f"sensitivity_figure: y: expected 'score' or 'score_drop', got {y!r}")
+        raise InputError(f"sensitivity_figure: y: expected 'score' or 'score_drop', got {y!r}")
     name, units = dataset.attrs["score_name"], dataset[y].attrs["units"]
     label = name if y == "score" else f"{name} drop"
     figure = go.Figure()
@@ -285,13 +286,13 @@ def _check_ratios(ratios: Sequence[float] | None, pattern: str) -> list[float]:
         return list(allowed or SENSITIVITY_RATIOS)
     ratios = list(ratios)
     if not ratios:
-        raise ValueError("pruning_sensitivity: ratios: expected at least one ratio")
+        raise InputError("pruning_sensitivity: ratios: expected at least one ratio")
     for ratio in ratios:
         if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0 <= ratio < 1:
-            raise ValueError(f"pruning_sensitivity: ratios: expected numbers in [0, 1) (fraction removed), "
+            raise InputError(f"pruning_sensitivity: ratios: expected numbers in [0, 1) (fraction removed), "
                              f"got {ratio!r}")
         if allowed and ratio not in allowed:
-            raise ValueError(f"pruning_sensitivity: ratios: pattern '2:4' allows 0 (dense) and 0.5, got {ratio!r}")
+            raise InputError(f"pruning_sensitivity: ratios: pattern '2:4' allows 0 (dense) and 0.5, got {ratio!r}")
     return sorted({float(r) for r in ratios})
 
 
@@ -302,10 +303,10 @@ def _check_layers(layers: Iterable[str] | None, weight_layers: dict[str, nn.Modu
     unknown = [name for name in names if name not in weight_layers]
     if unknown:
         examples = ", ".join(map(repr, list(weight_layers)[:3]))
-        raise ValueError(f"pruning_sensitivity: layers: {', '.join(map(repr, unknown))} is not a conv or linear "
+        raise InputError(f"pruning_sensitivity: layers: {', '.join(map(repr, unknown))} is not a conv or linear "
                          f"layer of the module; its {len(weight_layers)} weight layers are named like {examples}")
     if not names:
-        raise ValueError("pruning_sensitivity: layers: expected at least one layer name")
+        raise InputError("pruning_sensitivity: layers: expected at least one layer name")
     return names
 
 

@@ -42,6 +42,7 @@ import numpy as np
 from torch import nn
 
 from cost_models import MAC_KINDS, SparsityPattern, Workload, expected_padding
+from nas._errors import InputError
 from nas.compression._huffman import encoded_bits, huffman_code_lengths, huffman_table_bits
 
 SIZE_KEYS = (
@@ -112,7 +113,7 @@ def compressed_size_bytes(
     fillers = int(np.sum(zeros_before // span))
     values, value_symbol = np.unique(columns[column, row], return_inverse=True)
     if len(values) + (fillers > 0) > 2**bits:
-        raise ValueError(
+        raise InputError(
             f"the layer has {len(values)} distinct non-zero weights"
             f"{' and needs a zero for fillers' if fillers else ''}; "
             f"a {bits}-bit codebook holds {2**bits}: share the weights first (share_weights(..., reserve_zero=True))"
@@ -173,7 +174,7 @@ def expected_compressed_size_bytes(
     weights, rows, density, bits, biases = np.broadcast_arrays(
         *(np.asarray(v, dtype=np.float64) for v in (weights, rows, density, bits, biases)))
     if np.any((density <= 0) | (density > 1)):
-        raise ValueError(f"density must lie in (0, 1], got {density}")
+        raise InputError(f"density must lie in (0, 1], got {density}")
     columns = weights / rows
     entries = weights * density + columns * expected_padding(rows, density, relative_index_bits)
     return _breakdown(
@@ -217,7 +218,7 @@ def module_compressed_size_bytes(
         if not isinstance(layer, nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.Linear):
             continue
         if not isinstance(bits, int) and name not in bits:
-            raise ValueError(f"bits has no entry for layer {name!r}; it lists {', '.join(bits)}")
+            raise InputError(f"bits has no entry for layer {name!r}; it lists {', '.join(bits)}")
         layer_bits = bits if isinstance(bits, int) else bits[name]
         bias = layer.bias.numel() if layer.bias is not None else 0
         layers[name] = compressed_size_bytes(
@@ -300,7 +301,7 @@ def _columns(weight: np.ndarray, groups: int) -> np.ndarray:
     """The CSC columns of a layer as rows of a C-ordered array: ``groups * (c/groups*r*s)`` x ``k/groups``."""
     k = weight.shape[0]
     if groups < 1 or k % groups:
-        raise ValueError(f"groups must divide the {k} output channels, got {groups}")
+        raise InputError(f"groups must divide the {k} output channels, got {groups}")
     return np.ascontiguousarray(weight.reshape(groups, k // groups, -1).transpose(0, 2, 1)).reshape(-1, k // groups)
 
 
@@ -318,10 +319,10 @@ def _breakdown(**parts: np.ndarray | float) -> dict:
 
 def _check(layout: str, bits: int, relative_index_bits: int, pointer_bits: int, huffman: bool) -> None:
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        raise InputError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     for name, value in (("bits", bits), ("relative_index_bits", relative_index_bits),
                         ("pointer_bits", pointer_bits)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 1 <= value <= 64:
-            raise ValueError(f"{name} must be an integer in 1..64, got {value!r}")
+            raise InputError(f"{name} must be an integer in 1..64, got {value!r}")
     if huffman and layout != "csc":
-        raise ValueError("huffman=True applies to the 'csc' layout's index streams only")
+        raise InputError("huffman=True applies to the 'csc' layout's index streams only")

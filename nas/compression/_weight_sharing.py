@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas._errors import InputError
+
 
 @dataclasses.dataclass(frozen=True)
 class KMeans1D:
@@ -57,10 +59,10 @@ def kmeans_1d(values: np.ndarray, k: int, *, max_iter: int = 300) -> KMeans1D:
         ([0.05, 0.95], 1)
     """
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+        raise InputError(f"k must be at least 1, got {k}")
     x = np.sort(np.asarray(values, dtype=np.float64).ravel())
     if x.size == 0:
-        raise ValueError("values is empty; k-means needs at least one value")
+        raise InputError("values is empty; k-means needs at least one value")
     s1 = np.concatenate(([0.0], np.cumsum(x)))
     s2 = np.concatenate(([0.0], np.cumsum(x * x)))
     centroids = np.linspace(x[0], x[-1], k)
@@ -106,15 +108,15 @@ def share_weights(
         ([-1.0, 1.0], [[-1, 0], [1, 1]])
     """
     if isinstance(bits, bool) or not isinstance(bits, int | np.integer) or not 1 <= bits <= 16:
-        raise ValueError(f"bits must be an integer in 1..16, got {bits!r}")
+        raise InputError(f"bits must be an integer in 1..16, got {bits!r}")
     weights = np.asarray(weights, dtype=np.float64)
     mask = weights != 0 if mask is None else np.asarray(mask, dtype=bool)
     if mask.shape != weights.shape:
-        raise ValueError(f"mask has shape {mask.shape}; expected the weights' shape {weights.shape}")
+        raise InputError(f"mask has shape {mask.shape}; expected the weights' shape {weights.shape}")
     size = 2**bits
     clusters = size - 1 if reserve_zero else size
     if clusters < 1:
-        raise ValueError("reserve_zero needs bits >= 1 so that one cluster is left")
+        raise InputError("reserve_zero needs bits >= 1 so that one cluster is left")
     indices = np.full(weights.shape, -1, dtype=np.int64)
     kept = weights[mask]
     if kept.size == 0:

@@ -20,13 +20,16 @@ from collections.abc import Callable
 import plotly.graph_objects as go
 import xarray as xr
 
+from nas._errors import InputError
 from nas.plots._breakdown import breakdown_figure
+from nas.plots._common import single_study
 from nas.plots._front import pareto_figure
 from nas.plots._front3d import front3d_figure
 from nas.plots._hypervolume_history import hypervolume_figure, hypervolume_history, reference_point
 from nas.plots._matrix import matrix_figure
 from nas.plots._output import PlotExportError, write_html, write_png
 from nas.plots._parallel import parallel_figure
+from nas.plots._report import write_report
 from nas.plots._roofline import roofline_figure, roofs
 
 PLOT_KINDS: dict[str, Callable[..., go.Figure]] = {
@@ -48,14 +51,14 @@ def plot_figure(dataset: xr.Dataset, kind: str, **options: object) -> go.Figure:
         ValueError: Unknown kind, or an option the kind does not take (both named).
     """
     if kind not in PLOT_KINDS:
-        raise ValueError(f"unknown plot kind {kind!r}; choose from {', '.join(PLOT_KINDS)}")
+        raise InputError(f"unknown plot kind {kind!r}; choose from {', '.join(PLOT_KINDS)}")
     function = PLOT_KINDS[kind]
     accepted = set(inspect.signature(function).parameters) - {"dataset"}
     given = {name: value for name, value in options.items() if value is not None}
     unknown = sorted(set(given) - accepted)
     if unknown:
         takes = ", ".join(sorted(accepted)) or "no options"
-        raise ValueError(f"plot kind {kind!r} does not take {', '.join(unknown)}; it takes {takes}")
+        raise InputError(f"plot kind {kind!r} does not take {', '.join(unknown)}; it takes {takes}")
     return function(dataset, **given)
 
 
@@ -73,6 +76,8 @@ __all__ = [
     "reference_point",
     "roofline_figure",
     "roofs",
+    "single_study",
     "write_html",
     "write_png",
+    "write_report",
 ]

@@ -8,8 +8,8 @@ import xarray as xr
 from plotly.subplots import make_subplots
 
 from cost_models import BOUNDS
-from nas._export import candidate_from_dataset
 from nas.plots._common import PALETTE, single_study
+from nas.results._export import candidate_from_dataset
 
 _BOUND_COLOURS = {"compute": "#1f77b4", "memory": "#ff7f0e", "launch": "#2ca02c", "unsupported": "#d62728"}
 

@@ -6,8 +6,9 @@ import numpy as np
 import plotly.colors
 import xarray as xr
 
-from nas._merge import select_study
-from nas._results import objectives_of, units_of
+from nas._errors import InputError
+from nas.results._dataset import objectives_of, units_of
+from nas.results._merge import select_study
 
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "star", "hexagon", "pentagon")
 """Marker symbol of each hardware (or study), in order of appearance."""
@@ -64,7 +65,7 @@ def check_metrics(dataset: xr.Dataset, overlay: bool = False, **chosen: str | No
         if metric is not None and metric not in dataset.variables:
             choices = ", ".join(sorted(str(v) for v in dataset.data_vars))
             where = f" (study {dataset.attrs.get('study_name')!r})" if overlay else ""
-            raise ValueError(f"{label}={metric!r} is not in the dataset{where}; choose from {choices}")
+            raise InputError(f"{label}={metric!r} is not in the dataset{where}; choose from {choices}")
 
 
 def count(dataset: xr.Dataset) -> int:
@@ -76,10 +77,10 @@ def single_study(dataset: xr.Dataset, study: str | None = None) -> xr.Dataset:
     """The study named ``study`` of a merged dataset, or the dataset itself when it holds one study."""
     if "study" not in dataset.dims:
         if study is not None and study != dataset.attrs.get("study_name"):
-            raise ValueError(f"study={study!r}: this dataset holds study {dataset.attrs.get('study_name')!r} only")
+            raise InputError(f"study={study!r}: this dataset holds study {dataset.attrs.get('study_name')!r} only")
         return dataset
     if study is None:
-        raise ValueError(f"the dataset holds studies {', '.join(map(str, dataset.study.values))}; "
+        raise InputError(f"the dataset holds studies {', '.join(map(str, dataset.study.values))}; "
                          "choose one (--study NAME on the command line, study= in Python)")
     return select_study(dataset, study)
 
@@ -94,6 +95,6 @@ def shared_objectives(studies: list[tuple[str, xr.Dataset]], needed: int = 1) ->
               if all(pair in objectives_of(study) for _, study in studies[1:])]
     if len(shared) < needed:
         names = ", ".join(name for name, _ in studies)
-        raise ValueError(f"studies {names} share {len(shared)} objective(s) "
+        raise InputError(f"studies {names} share {len(shared)} objective(s) "
                          f"({', '.join(m for m, _ in shared) or 'none'}); name the metrics to plot")
     return shared

@@ -6,7 +6,6 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from nas._merge import studies_of
 from nas.plots._common import (
     PALETTE,
     SYMBOLS,
@@ -19,6 +18,7 @@ from nas.plots._common import (
     partition,
     shared_objectives,
 )
+from nas.results._merge import studies_of
 
 
 def pareto_figure(

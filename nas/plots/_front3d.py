@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from nas._merge import studies_of
+from nas._errors import InputError
 from nas.plots._common import (
     PALETTE,
     axis_title,
@@ -17,6 +17,7 @@ from nas.plots._common import (
     partition,
     shared_objectives,
 )
+from nas.results._merge import studies_of
 
 _SYMBOLS_3D = ("circle", "square", "diamond", "cross")
 """The filled marker symbols Scatter3d has."""
@@ -41,7 +42,7 @@ def front3d_figure(
     shared = [m for m, _ in shared_objectives(studies, needed=0 if x and y and z else 1)]
     x, y, z = (chosen or (shared[i] if i < len(shared) else None) for i, chosen in enumerate((x, y, z)))
     if y is None or z is None:
-        raise ValueError(f"{len(shared)} objective(s) to plot; name the other axes (y=, z=)")
+        raise InputError(f"{len(shared)} objective(s) to plot; name the other axes (y=, z=)")
     overlay = len(studies) > 1
     objectives = list(dict.fromkeys((x, y, z)))
     figure = go.Figure()

@@ -8,10 +8,12 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from nas._hypervolume import REFERENCE_MARGIN, as_losses, hypervolume
-from nas._merge import studies_of
-from nas._results import objectives_of, units_of
+from nas._errors import InputError
 from nas.plots._common import PALETTE
+from nas.results._dataset import objectives_of, units_of
+from nas.results._hypervolume import REFERENCE_MARGIN, hypervolume
+from nas.results._hypervolume import reference_point as hypervolume_reference
+from nas.results._merge import studies_of
 
 
 def hypervolume_history(dataset: xr.Dataset, bounds: np.ndarray | None = None) -> xr.DataArray:
@@ -20,7 +22,7 @@ def hypervolume_history(dataset: xr.Dataset, bounds: np.ndarray | None = None) -
     Args:
         dataset: A single-study results dataset.
         bounds: Objective vectors that fix the normalisation and the reference point
-            (see :func:`nas._hypervolume.hypervolume`); default the study's feasible trials.
+            (see :func:`nas.results._hypervolume.hypervolume`); default the study's feasible trials.
 
     Returns:
         A DataArray on dimension ``trial`` (unitless) whose ``reference_point`` attr is the
@@ -46,16 +48,9 @@ def hypervolume_history(dataset: xr.Dataset, bounds: np.ndarray | None = None) -
 
 
 def reference_point(bounds: np.ndarray, objectives: list[tuple[str, str]]) -> dict[str, float]:
-    """The hypervolume's reference point in the objectives' units: nadir plus 10% of the span, worse side."""
-    directions = [d for _, d in objectives]
-    losses = as_losses(bounds, directions)
-    losses = losses[np.isfinite(losses).all(axis=1)]
-    if not len(losses):
-        return {metric: float("nan") for metric, _ in objectives}
-    ideal, nadir = losses.min(axis=0), losses.max(axis=0)
-    reference = nadir + REFERENCE_MARGIN * np.where(nadir > ideal, nadir - ideal, 1.0)
-    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
-    return {metric: float(v) for (metric, _), v in zip(objectives, reference * signs, strict=True)}
+    """The hypervolume's reference point in the objectives' units (:func:`nas.results.reference_point`), by metric."""
+    reference = hypervolume_reference(bounds, [d for _, d in objectives])
+    return {metric: float(v) for (metric, _), v in zip(objectives, reference, strict=True)}
 
 
 def hypervolume_figure(dataset: xr.Dataset) -> go.Figure:
@@ -72,7 +67,7 @@ def hypervolume_figure(dataset: xr.Dataset) -> go.Figure:
     objectives = objectives_of(studies[0][1])
     for name, study in studies[1:]:
         if objectives_of(study) != objectives:
-            raise ValueError(f"study {name!r} has other objectives than {studies[0][0]!r}; "
+            raise InputError(f"study {name!r} has other objectives than {studies[0][0]!r}; "
                              "hypervolumes compare only on the same objectives")
     metrics = [m for m, _ in objectives]
     bounds = np.concatenate([_feasible_values(study, metrics) for _, study in studies])

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from nas._merge import studies_of
+from nas._errors import InputError
 from nas.plots._common import (
     PALETTE,
     axis_title,
@@ -18,6 +18,7 @@ from nas.plots._common import (
     partition,
     shared_objectives,
 )
+from nas.results._merge import studies_of
 
 
 def matrix_figure(dataset: xr.Dataset, *, metrics: Sequence[str] | None = None) -> go.Figure:
@@ -33,7 +34,7 @@ def matrix_figure(dataset: xr.Dataset, *, metrics: Sequence[str] | None = None) 
     studies = studies_of(dataset)
     metrics = list(metrics or [m for m, _ in shared_objectives(studies, needed=2)])
     if len(metrics) < 2:
-        raise ValueError(f"a scatter matrix needs two metrics or more; got {metrics}")
+        raise InputError(f"a scatter matrix needs two metrics or more; got {metrics}")
     overlay = len(studies) > 1
     figure = go.Figure()
     for i, (name, study) in enumerate(studies):

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from nas._errors import NasError
 
-class PlotExportError(ValueError):
+
+class PlotExportError(NasError, ValueError):
     """A PNG cannot be written on this machine; the message says what to install."""
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from nas._merge import studies_of
 from nas.plots._common import axis_title, check_metrics, count, partition, shared_objectives
+from nas.results._merge import studies_of
 
 _CLASSES = ("infeasible", "dominated", "Pareto front")
 _COLOURS = ("#d62728", "#c7c7c7", "#1f77b4")

@@ -7,9 +7,9 @@ import plotly.graph_objects as go
 import xarray as xr
 
 from cost_models import Cost, HardwareConfig
-from nas._export import candidate_from_dataset
 from nas.plots._breakdown import _BOUND_COLOURS
 from nas.plots._common import single_study
+from nas.results._export import candidate_from_dataset
 
 
 def roofs(hardware: HardwareConfig, cost: Cost) -> tuple[float, float, str]:

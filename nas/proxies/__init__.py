@@ -25,7 +25,6 @@ from nas.proxies._batches import (
 )
 from nas.proxies._benchmark_data import (
     ensemble_fidelity,
-    measured_fidelity,
     published_fidelity,
     published_scores,
     reference_scores,
@@ -44,34 +43,16 @@ from nas.proxies._learned import (
     learned_fidelity,
     write_learned_ensemble,
 )
+from nas.proxies._measured import measured_fidelity
 from nas.proxies._naswot import NaswotProxy
 from nas.proxies._params import ParamsProxy
 from nas.proxies._pass import ForwardPass, PassProxy
 from nas.proxies._ranks import kendall_tau, spearman_rho
+from nas.proxies._registry import get_proxy, list_proxies
 from nas.proxies._scoring import score_proxies
 from nas.proxies._snip import SnipProxy
 from nas.proxies._synflow import SynflowProxy
 from nas.proxies._zen import ZenProxy
-
-_PROXIES: dict[str, type[Proxy]] = {
-    cls.name: cls
-    for cls in (SynflowProxy, SnipProxy, GraspProxy, GradNormProxy, FisherProxy, JacobCovProxy, NaswotProxy,
-                ZenProxy, ParamsProxy, FlopsProxy)
-}
-
-
-def list_proxies() -> list[str]:
-    """Names of the available proxies."""
-    return sorted(_PROXIES)
-
-
-def get_proxy(name: str) -> Proxy:
-    """A proxy by name; an unknown name gives a one-line error listing the choices."""
-    try:
-        return _PROXIES[name]()
-    except KeyError:
-        raise ValueError(f"unknown proxy {name!r}; choose from {', '.join(list_proxies())}") from None
-
 
 __all__ = [
     "Batch",

@@ -6,11 +6,13 @@ import abc
 import math
 from typing import TYPE_CHECKING, ClassVar
 
+from nas._errors import NasError
+
 if TYPE_CHECKING:
     import torch
 
 
-class ProxyError(ValueError):
+class ProxyError(NasError, ValueError):
     """A proxy cannot score this network: a non-finite score, missing labels, or a layout it does not handle.
 
     The message is one line and names the proxy, so a study records it as the trial's

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch.nn import functional
 
+from nas._errors import InputError
+
 
 @dataclasses.dataclass(frozen=True)
 class Batch:
@@ -45,13 +47,13 @@ class BatchSource(abc.ABC):
             ValueError: A bad size or shape, or a source that cannot fill it (one line).
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"{type(self).__name__}: batch_size must be an integer >= 1, got {batch_size!r}")
+            raise InputError(f"{type(self).__name__}: batch_size must be an integer >= 1, got {batch_size!r}")
         shape = tuple(input_shape)
         if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
-            raise ValueError(f"{type(self).__name__}: input_shape must be (channels, height, width), "
+            raise InputError(f"{type(self).__name__}: input_shape must be (channels, height, width), "
                              f"got {input_shape!r}")
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"{type(self).__name__}: num_classes must be an integer >= 1, got {num_classes!r}")
+            raise InputError(f"{type(self).__name__}: num_classes must be an integer >= 1, got {num_classes!r}")
         return self._batch(batch_size, shape, num_classes, seed)
 
     @abc.abstractmethod
@@ -93,10 +95,10 @@ class _ImageBatches(BatchSource):
     def _batch(self, batch_size: int, shape: tuple[int, int, int], num_classes: int, seed: int) -> Batch:
         images, labels = self._pool()
         if batch_size > len(images):
-            raise ValueError(f"{type(self).__name__}: batch_size {batch_size} exceeds the {len(images)} "
+            raise InputError(f"{type(self).__name__}: batch_size {batch_size} exceeds the {len(images)} "
                              "images available")
         if labels.max() >= num_classes:
-            raise ValueError(f"{type(self).__name__}: labels go up to {int(labels.max())} but the network has "
+            raise InputError(f"{type(self).__name__}: labels go up to {int(labels.max())} but the network has "
                              f"{num_classes} classes")
         chosen = np.sort(np.random.default_rng(seed).choice(len(images), batch_size, replace=False))
         return Batch(_fit(images, chosen, shape), torch.from_numpy(labels[chosen].astype(np.int64)))
@@ -107,7 +109,7 @@ def _fit(images: np.ndarray, chosen: np.ndarray, shape: tuple[int, int, int]) ->
     channels, height, width = shape
     pool = torch.from_numpy(images.astype(np.float32))
     if pool.shape[1] not in (1, channels):
-        raise ValueError(f"images have {pool.shape[1]} channels; the network takes {channels} "
+        raise InputError(f"images have {pool.shape[1]} channels; the network takes {channels} "
                          "(only 1-channel images are replicated)")
     # Standardise per channel over the whole pool, as CIFAR pipelines do with the training set's statistics.
     mean = pool.mean(dim=(0, 2, 3), keepdim=True)
@@ -137,7 +139,7 @@ class DigitsBatches(_ImageBatches):
         try:
             from sklearn.datasets import load_digits
         except ImportError:
-            raise ValueError("batch source 'digits' needs scikit-learn (pip install scikit-learn); "
+            raise InputError("batch source 'digits' needs scikit-learn (pip install scikit-learn); "
                              "or use 'synthetic', 'npz' or 'folder'") from None
         digits = load_digits()
         return digits.images[:, None, :, :] / 16.0, digits.target
@@ -180,7 +182,7 @@ class NpzBatches(_ImageBatches):
             image_key = next((k for k in self._IMAGE_KEYS if k in data), None)
             label_key = next((k for k in self._LABEL_KEYS if k in data), None)
             if image_key is None or label_key is None:
-                raise ValueError(f"batch source 'npz': {self.path} holds {', '.join(data.files) or 'nothing'}; "
+                raise InputError(f"batch source 'npz': {self.path} holds {', '.join(data.files) or 'nothing'}; "
                                  f"it needs images under one of {', '.join(self._IMAGE_KEYS)} and labels under "
                                  f"one of {', '.join(self._LABEL_KEYS)}")
             images, labels = np.asarray(data[image_key], dtype=np.float64), np.asarray(data[label_key])
@@ -189,10 +191,10 @@ class NpzBatches(_ImageBatches):
         elif images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
             images = images.transpose(0, 3, 1, 2)
         if images.ndim != 4 or labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"batch source 'npz': {self.path}: expected images (N, [C,] H, W [, C]) and N integer "
+            raise InputError(f"batch source 'npz': {self.path}: expected images (N, [C,] H, W [, C]) and N integer "
                              f"labels, got {images.shape} and {labels.shape} {labels.dtype}")
         if labels.min() < 0:
-            raise ValueError(f"batch source 'npz': {self.path}: labels must be >= 0, got {int(labels.min())}")
+            raise InputError(f"batch source 'npz': {self.path}: labels must be >= 0, got {int(labels.min())}")
         return images, labels
 
     def describe(self) -> str:
@@ -224,7 +226,7 @@ class ImageFolderBatches(_ImageBatches):
         files = [(f, label) for label, name in enumerate(classes)
                  for f in sorted((self.path / name).iterdir()) if f.is_file()]
         if not files:
-            raise ValueError(f"batch source 'folder': {self.path} has no <class>/<image> files")
+            raise InputError(f"batch source 'folder': {self.path} has no <class>/<image> files")
         images = [self._read(f) for f, _ in files]
         height, width = images[0].shape[1:]
         channels = max(image.shape[0] for image in images)
@@ -242,7 +244,7 @@ class ImageFolderBatches(_ImageBatches):
         try:
             from PIL import Image
         except ImportError:
-            raise ValueError(f"batch source 'folder': reading {file.name} needs Pillow (pip install pillow); "
+            raise InputError(f"batch source 'folder': reading {file.name} needs Pillow (pip install pillow); "
                              "without it only binary .pgm and .ppm images are read") from None
         with Image.open(file) as image:
             array = np.asarray(image.convert("RGB" if image.mode not in ("L", "I", "F") else "L"), dtype=np.float32)
@@ -268,7 +270,7 @@ def _read_netpbm(file: Path, magic: bytes) -> np.ndarray:
             position += 1
         fields.append(data[start:position])
     if fields[0] != magic:
-        raise ValueError(f"batch source 'folder': {file.name} is not a binary {magic.decode()} Netpbm image")
+        raise InputError(f"batch source 'folder': {file.name} is not a binary {magic.decode()} Netpbm image")
     width, height, maxval = (int(field) for field in fields[1:])
     channels = 3 if magic == b"P6" else 1
     dtype = np.dtype(">u2") if maxval > 255 else np.dtype("u1")
@@ -305,10 +307,10 @@ def get_batch_source(name: str, **options: Any) -> BatchSource:
     if colon:
         options = {"path": path, **options}
     if kind not in _SOURCES:
-        raise ValueError(f"unknown batch source {name!r}; choose from {', '.join(list_batch_sources())} "
+        raise InputError(f"unknown batch source {name!r}; choose from {', '.join(list_batch_sources())} "
                          "(npz and folder as npz:PATH, folder:PATH)")
     try:
         return _SOURCES[kind](**options)
     except TypeError:
         needs = "a path (npz:PATH)" if kind in ("npz", "folder") else "no options"
-        raise ValueError(f"batch source {kind!r} takes {needs}, got {sorted(options)}") from None
+        raise InputError(f"batch source {kind!r} takes {needs}, got {sorted(options)}") from None

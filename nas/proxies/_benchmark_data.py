@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from nas._nb201_table import DATASETS, read_nb201_table
+from nas._errors import InputError
+from nas.benchmarks._nb201_table import DATASETS, read_nb201_table
 
 N_CELLS = 15_625
 
@@ -63,7 +64,7 @@ def published_scores(source: str, proxy: str, dataset: str = "cifar10") -> np.nd
         724
     """
     if dataset not in DATASETS:
-        raise ValueError(f"published_scores: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        raise InputError(f"published_scores: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     if (source, proxy) in _ALL_CELLS:
         prefix = _ALL_CELLS[source, proxy]
         column = np.array(read_nb201_table("nb201_zc_proxies.csv.gz")[f"{prefix}_{dataset}"])
@@ -72,7 +73,7 @@ def published_scores(source: str, proxy: str, dataset: str = "cifar10") -> np.nd
         return column
     if source == "naslib" and proxy in _NASLIB_COLUMNS:
         return _naslib_subset(dataset)[_NASLIB_COLUMNS[proxy]].copy()
-    raise ValueError(f"published_scores: no published {proxy!r} scores from {source!r}; "
+    raise InputError(f"published_scores: no published {proxy!r} scores from {source!r}; "
                      f"available: {', '.join(f'{s}/{p}' for s, p in published_proxies())}")
 
 
@@ -128,35 +129,6 @@ def published_fidelity(proxy: str, dataset: str = "cifar10") -> dict[str, float]
     return result
 
 
-def measured_fidelity(proxy: str, dataset: str = "cifar10") -> dict[str, Any]:
-    """Rank correlation of ``proxy`` (or an ensemble) with NB201 accuracy, as measured by the shipped 1,000-cell run.
-
-    Args:
-        proxy: A proxy name or an ensemble name (``"vote"``, ``"mean_rank(...)"``, ``"learned"``: its
-            held-out correlation, :func:`~nas.proxies.learned_fidelity`).
-        dataset: The benchmark accuracy correlated with (the proxies ran on the CIFAR-10 network).
-
-    Returns:
-        ``{"spearman_rho", "kendall_tau", "n_archs", "command", ...}`` (the run's settings
-        from :func:`reference_settings` included).
-
-    Raises:
-        ValueError: Nothing measured for that proxy or dataset.
-    """
-    if proxy == "learned":
-        from nas.proxies._learned import learned_fidelity
-
-        return learned_fidelity(dataset)
-    measured = _fidelity_toml()["measured"]
-    try:
-        values = measured["fidelity"][dataset][proxy]
-    except KeyError:
-        known = sorted(measured["fidelity"].get(dataset, {}))
-        raise ValueError(f"measured_fidelity: nothing measured for {proxy!r} on {dataset!r}; "
-                         f"measured: {', '.join(known)}") from None
-    return {**reference_settings(), **values}
-
-
 def reference_settings() -> dict[str, Any]:
     """How the shipped reference scores were computed: space, network dataset, batch source and size, seed, command.
 
@@ -188,7 +160,7 @@ def _fidelity_toml() -> dict[str, Any]:
 @functools.cache
 def _naslib_subset(dataset: str) -> dict[str, np.ndarray]:
     if dataset not in DATASETS:
-        raise ValueError(f"NASLib subset: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        raise InputError(f"NASLib subset: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     resource = importlib.resources.files("nas") / "data" / "nb201_zc_naslib_subset.csv.gz"
     rows = list(csv.DictReader(io.StringIO(gzip.decompress(resource.read_bytes()).decode("ascii"))))
     columns = {name: np.full(N_CELLS, np.nan) for name in ("val_accuracy", *_NASLIB_COLUMNS.values())}
@@ -207,7 +179,7 @@ def ensemble_fidelity(ensemble: Any, dataset: str = "cifar10") -> dict[str, Any]
     For an ensemble not stored in ``proxy_fidelity.toml`` (other members than the measured
     ones): its members' scores on the 1,000 reference cells are combined within that
     population and correlated with the cells' trained accuracy, over the cells every
-    member scored. Same keys as :func:`measured_fidelity`.
+    member scored. Same keys as :func:`~nas.proxies.measured_fidelity`.
 
     Args:
         ensemble: A :class:`~nas.proxies.RankEnsemble`.
@@ -219,11 +191,11 @@ def ensemble_fidelity(ensemble: Any, dataset: str = "cifar10") -> dict[str, Any]
         >>> round(result["spearman_rho"], 2) > 0.7, result["n_archs"] > 950
         (True, True)
     """
-    from nas._nb201_table import NB201AccuracyTable
+    from nas.benchmarks._nb201_table import NB201AccuracyTable
     from nas.proxies._ranks import kendall_tau, spearman_rho
 
     if dataset not in DATASETS:
-        raise ValueError(f"ensemble_fidelity: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        raise InputError(f"ensemble_fidelity: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     settings, scores = reference_settings(), reference_scores()
     combined = ensemble.combine({member: scores[member] for member in ensemble.members})
     scored = np.isfinite(combined)

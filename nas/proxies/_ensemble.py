@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from nas._errors import InputError
 from nas.proxies._ranks import average_ranks
 
 METHODS = ("vote", "mean_rank")
@@ -81,9 +82,9 @@ class RankEnsemble:
                  weights: Sequence[float] | None = None) -> None:
         members = list(members)
         if len(members) < 2 or len(set(members)) != len(members):
-            raise ValueError(f"RankEnsemble.members: expected two or more distinct proxy names, got {members}")
+            raise InputError(f"RankEnsemble.members: expected two or more distinct proxy names, got {members}")
         if method not in METHODS:
-            raise ValueError(f"RankEnsemble.method: unknown {method!r}; choose from {', '.join(METHODS)}")
+            raise InputError(f"RankEnsemble.method: unknown {method!r}; choose from {', '.join(METHODS)}")
         self.members = members
         self.method = method
         self.weights = None
@@ -91,18 +92,18 @@ class RankEnsemble:
             weights = np.asarray(weights, dtype=float)
             if method != "mean_rank" or weights.shape != (len(members),) or not np.all(weights >= 0) \
                     or not weights.sum() > 0:
-                raise ValueError(f"RankEnsemble.weights: expected {len(members)} non-negative weights, not all zero, "
+                raise InputError(f"RankEnsemble.weights: expected {len(members)} non-negative weights, not all zero, "
                                  f"for method 'mean_rank'; got {weights.tolist()} for {method!r}")
             self.weights = weights / weights.sum()
         self.reference = None
         if reference is not None:
             missing = [m for m in members if m not in reference]
             if missing:
-                raise ValueError(f"RankEnsemble.reference: no scores for {', '.join(missing)}")
+                raise InputError(f"RankEnsemble.reference: no scores for {', '.join(missing)}")
             table = np.column_stack([np.asarray(reference[m], dtype=float) for m in members])
             self.reference = table[np.all(np.isfinite(table), axis=1)]
             if len(self.reference) < 2:
-                raise ValueError("RankEnsemble.reference: fewer than two architectures with every member finite")
+                raise InputError("RankEnsemble.reference: fewer than two architectures with every member finite")
 
     @property
     def name(self) -> str:
@@ -145,11 +146,11 @@ class RankEnsemble:
             ValueError: No reference, or a member missing or not finite.
         """
         if self.reference is None:
-            raise ValueError("RankEnsemble.score: no reference population; pass reference= "
+            raise InputError("RankEnsemble.score: no reference population; pass reference= "
                              "(e.g. nas.proxies.reference_scores()) or use combine() on a population")
         missing = [m for m in self.members if m not in member_scores or not np.isfinite(member_scores[m])]
         if missing:
-            raise ValueError(f"RankEnsemble.score: no finite score for {', '.join(missing)}")
+            raise InputError(f"RankEnsemble.score: no finite score for {', '.join(missing)}")
         candidate = np.array([[float(member_scores[m]) for m in self.members]])
         if self.method == "vote":
             return float(_majority_wins(candidate, self.reference).mean())
@@ -163,10 +164,10 @@ class RankEnsemble:
     def _table(self, scores: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
         missing = [m for m in self.members if m not in scores]
         if missing:
-            raise ValueError(f"RankEnsemble: no scores for {', '.join(missing)}")
+            raise InputError(f"RankEnsemble: no scores for {', '.join(missing)}")
         columns = [np.asarray(scores[m], dtype=float) for m in self.members]
         if len({column.shape for column in columns}) != 1 or columns[0].ndim != 1:
-            raise ValueError(f"RankEnsemble: member scores must be 1-D arrays of one length, got "
+            raise InputError(f"RankEnsemble: member scores must be 1-D arrays of one length, got "
                              f"{[column.shape for column in columns]}")
         return np.column_stack(columns)
 

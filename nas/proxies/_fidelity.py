@@ -20,7 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from nas._nb201_table import DATASETS, SPLITS, NB201AccuracyTable
+from nas._errors import InputError
+from nas.benchmarks._nb201_table import DATASETS, SPLITS, NB201AccuracyTable
 from nas.proxies._batches import BatchSource, get_batch_source
 from nas.proxies._benchmark_data import (
     N_CELLS,
@@ -77,7 +78,7 @@ def proxy_fidelity(
         proxies: Proxy names; default all.
         batch_source: A :class:`~nas.proxies.BatchSource` or a name for :func:`~nas.proxies.get_batch_source`.
         batch_size: Images in the batch.
-        split: Accuracy split, ``"valid"`` or ``"test"`` (see :class:`~nas._nb201_table.NB201AccuracyTable`).
+        split: Accuracy split, ``"valid"`` or ``"test"`` (see :class:`~nas.benchmarks._nb201_table.NB201AccuracyTable`).
         population: ``"all"`` cells, or ``"naslib"``: NASLib's published subset for ``dataset``
             (about 725 cells), where every published proxy can be compared cell by cell.
         workers: 0 scores in this process; else the number of worker processes of a local
@@ -106,26 +107,26 @@ def proxy_fidelity(
         >>> ds.score.dims, ds.spearman_rho.sizes["benchmark"]
         (('arch', 'proxy'), 3)
     """
-    from nas.proxies import get_proxy, list_proxies
+    from nas.proxies._registry import get_proxy, list_proxies
 
     if space != "nb201":
-        raise ValueError(f"proxy_fidelity: space {space!r} has no benchmark table; only 'nb201' does")
+        raise InputError(f"proxy_fidelity: space {space!r} has no benchmark table; only 'nb201' does")
     if dataset not in DATASETS:
-        raise ValueError(f"proxy_fidelity: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        raise InputError(f"proxy_fidelity: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     if population not in POPULATIONS:
-        raise ValueError(f"proxy_fidelity: unknown population {population!r}; choose from {', '.join(POPULATIONS)}")
+        raise InputError(f"proxy_fidelity: unknown population {population!r}; choose from {', '.join(POPULATIONS)}")
     if split not in SPLITS:
-        raise ValueError(f"proxy_fidelity: unknown split {split!r}; choose from {', '.join(SPLITS)}")
+        raise InputError(f"proxy_fidelity: unknown split {split!r}; choose from {', '.join(SPLITS)}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"proxy_fidelity: workers must be an integer >= 0, got {workers!r}")
+        raise InputError(f"proxy_fidelity: workers must be an integer >= 0, got {workers!r}")
     names = list(list_proxies() if proxies is None else proxies)
     for name in names:
         get_proxy(name)
     if not names or len(set(names)) != len(names):
-        raise ValueError(f"proxy_fidelity: proxies must be distinct names, got {names}")
+        raise InputError(f"proxy_fidelity: proxies must be distinct names, got {names}")
     pool = np.arange(N_CELLS) if population == "all" else naslib_subset_cells(dataset)
     if isinstance(sample, bool) or not isinstance(sample, int) or not 2 <= sample <= len(pool):
-        raise ValueError(f"proxy_fidelity: sample must be an integer in [2, {len(pool)}], got {sample!r}")
+        raise InputError(f"proxy_fidelity: sample must be an integer in [2, {len(pool)}], got {sample!r}")
     source = get_batch_source(batch_source) if isinstance(batch_source, str) else batch_source
 
     from search_spaces import get_space
@@ -252,7 +253,7 @@ def _score_all(archs, dataset, names, batch, seed, workers, scheduler, progress)
         else:
             from distributed import as_completed
 
-            from nas._runner import dask_client
+            from nas._cluster import dask_client
 
             with dask_client(scheduler, max(workers, 1)) as client:
                 [shared_batch] = client.scatter([batch], broadcast=True)

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-from nas._nb201_table import DATASETS, NB201AccuracyTable
+from nas._errors import InputError
+from nas.benchmarks._nb201_table import DATASETS, NB201AccuracyTable
 from nas.proxies._benchmark_data import reference_scores, reference_settings
 from nas.proxies._ensemble import DEFAULT_MEMBERS, RankEnsemble
 from nas.proxies._ranks import average_ranks, kendall_tau, spearman_rho
@@ -60,7 +61,7 @@ def fit_learned_ensemble(
         True
     """
     if not 0 < test_fraction < 1:
-        raise ValueError(f"fit_learned_ensemble: test_fraction must be in (0, 1), got {test_fraction!r}")
+        raise InputError(f"fit_learned_ensemble: test_fraction must be in (0, 1), got {test_fraction!r}")
     scores = reference_scores() if scores is None else scores
     names = sorted(name for name in scores if name != "arch_index")
     table = np.column_stack([np.asarray(scores[name], dtype=float) for name in names])
@@ -160,7 +161,7 @@ def learned_fidelity(dataset: str = "cifar10") -> dict[str, Any]:
     try:
         row = record["held_out"][dataset]
     except KeyError:
-        raise ValueError(f"learned_fidelity: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}") from None
+        raise InputError(f"learned_fidelity: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}") from None
     return {**reference_settings(), "spearman_rho": row["learned_spearman_rho"],
             "kendall_tau": row["learned_kendall_tau"], "n_archs": record["n_test"],
             "note": f"held-out half of the reference cells; fitted on the other {record['n_train']}"}

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from nas._errors import InputError
 from nas.proxies._base import Proxy, checked
 
 NEEDS = ("relu_kernel", "input_gradient", "weight_gradients", "output_gradients", "hessian_gradient")
@@ -101,10 +102,10 @@ class ForwardPass:
     ) -> None:
         unknown = sorted(set(needs) - set(NEEDS))
         if unknown:
-            raise ValueError(f"ForwardPass.needs: unknown {', '.join(map(repr, unknown))}; "
+            raise InputError(f"ForwardPass.needs: unknown {', '.join(map(repr, unknown))}; "
                              f"choose from {', '.join(NEEDS)}")
         if _LOSS_NEEDS & set(needs) and targets is None:
-            raise ValueError(f"ForwardPass: {', '.join(sorted(_LOSS_NEEDS & set(needs)))} need targets (class labels)")
+            raise InputError(f"ForwardPass: {', '.join(sorted(_LOSS_NEEDS & set(needs)))} need targets (class labels)")
         net = training_copy(module)
         layers = [layer for _, layer in weight_layers(net)]
         dtype = next((parameter.dtype for parameter in net.parameters()), inputs.dtype)

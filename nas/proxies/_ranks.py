@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nas._errors import InputError
+
 _PAIR_BLOCK = 256
 """Rows of the pairwise sign matrix built at a time by :func:`kendall_tau`, to bound memory."""
 
@@ -69,7 +71,7 @@ def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
 def _pair(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"rank correlation: expected two 1-D arrays of one length, got shapes {x.shape} and {y.shape}")
+        raise InputError(f"rank correlation: expected two 1-D arrays of one length, got shapes {x.shape} and {y.shape}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise ValueError("rank correlation: values must be finite; drop the NaN or infinite entries first")
+        raise InputError("rank correlation: values must be finite; drop the NaN or infinite entries first")
     return x, y

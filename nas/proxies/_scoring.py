@@ -54,7 +54,7 @@ def scores_or_errors(
     proxies: Sequence[Proxy | str] | None,
 ) -> Iterator[tuple[Proxy, float | ProxyError]]:
     """Each proxy with its score, or with the :class:`ProxyError` it raised (so one failure spares the rest)."""
-    from nas.proxies import get_proxy, list_proxies
+    from nas.proxies._registry import get_proxy, list_proxies
 
     resolved = [get_proxy(p) if isinstance(p, str) else p for p in (list_proxies() if proxies is None else proxies)]
     shared = [p for p in resolved if isinstance(p, PassProxy) and (targets is not None or not p.needs_targets)]

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import optuna
 
+from nas._errors import InputError
+
 SamplerFactory = Callable[[int, int], optuna.samplers.BaseSampler]
 """``(seed, population_size) -> sampler``."""
 
@@ -63,5 +65,5 @@ def make_sampler(name: str, *, seed: int, population_size: int = 50) -> optuna.s
     try:
         factory = SAMPLERS[name]
     except KeyError:
-        raise ValueError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}") from None
+        raise InputError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}") from None
     return factory(seed, population_size)

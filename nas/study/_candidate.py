@@ -16,20 +16,25 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from cost_models import MAC_KINDS, HardwareConfig, Workload, evaluate, load_hardware
-from nas._accuracy_source import ORACLE
-from nas._compression_choice import (
+from nas._errors import NasError
+from nas.cost._cost_report import apply_precision
+from nas.study._accuracy_source import ORACLE
+from nas.study._compression_choice import (
     CompressionChoice,
     choice_from_params,
     compress_module,
     compress_workload,
     suggest_compression,
 )
-from nas._cost_report import apply_precision
-from nas._spec import StudySpec
+from nas.study._spec import StudySpec
 from search_spaces import SearchSpace
 
+METRICS_ATTR = "metrics"
+"""Trial user attr holding every metric :func:`evaluate_candidate` returned, as one dict: one
+storage write a trial (one journal line, one database row), shown as JSON by optuna-dashboard."""
 
-class CandidateError(RuntimeError):
+
+class CandidateError(NasError, RuntimeError):
     """A candidate could not be scored; the message is the reason recorded on the failed trial."""
 
 
@@ -216,6 +221,6 @@ def _hardware(name: str, overrides: tuple[tuple[str, Any], ...] = ()) -> Hardwar
 
 @functools.lru_cache(maxsize=1)
 def _nb201_table():
-    from nas._nb201_table import NB201AccuracyTable
+    from nas.benchmarks._nb201_table import NB201AccuracyTable
 
     return NB201AccuracyTable()

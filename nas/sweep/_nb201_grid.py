@@ -8,7 +8,7 @@ builds the stacked Workload that the vectorised cost models evaluate in one call
 and concatenating them takes about five.
 
 Precision and compression are applied to that one table, before the selection: every
-transform of a :class:`~nas._compression_choice.CompressionChoice` with uniform settings
+transform of a :class:`~nas.study._compression_choice.CompressionChoice` with uniform settings
 acts row by row (arithmetic, bits, a pruning density or the 2:4 pattern by layer shape)
 or by channel width (channel pruning, whose width plan is the same in every NB201
 network: the stem and classifier are the first and last weight layers of all of them),
@@ -25,8 +25,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from cost_models import Workload
-from nas._compression_choice import CompressionChoice, compress_workload
-from nas._cost_report import apply_precision
+from nas._errors import InputError
+from nas.cost._cost_report import apply_precision
+from nas.study._compression_choice import CompressionChoice, compress_workload
 from search_spaces import NB201_N_ARCHS, NB201_N_SLOTS, NB201Space, cell_slots, index_to_arch, parse_arch
 
 # The row table and slot numbering are NB201Space's own (search_spaces/_nb201.py), so a network
@@ -69,12 +70,12 @@ def nb201_workload(
     """
     indices = np.asarray(arch_indices, dtype=np.int64).reshape(-1)
     if indices.size == 0:
-        raise ValueError("nb201_workload: give at least one arch index")
+        raise InputError("nb201_workload: give at least one arch index")
     if indices.min() < 0 or indices.max() >= NB201_N_ARCHS:
-        raise ValueError(f"nb201_workload: arch indices must lie in [0, {NB201_N_ARCHS - 1}], "
+        raise InputError(f"nb201_workload: arch indices must lie in [0, {NB201_N_ARCHS - 1}], "
                          f"got {int(indices.min())} .. {int(indices.max())}")
     if choice is not None and (choice.layer_ratios or choice.layer_weight_formats or choice.layer_act_formats):
-        raise ValueError("nb201_workload: per-layer compression settings cannot be stacked; give uniform ones")
+        raise InputError("nb201_workload: per-layer compression settings cannot be stacked; give uniform ones")
     table, slots = _compressed_table(dataset, int(batch_size), precision, _choice_key(choice), graph)
     network, row = np.nonzero(_arch_slots(graph)[indices][:, slots])
     columns = {field.name: getattr(table, field.name)[row] for field in dataclasses.fields(table)}

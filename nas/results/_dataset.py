@@ -26,28 +26,15 @@ from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
 
 from cost_models import load_hardware
-from nas._accuracy_source import accuracy_fidelity
-from nas._objective import trial_seed
-from nas._pareto import pareto_mask
-from nas._runner import SPEC_ATTR
-from nas._spec import StudySpec
+from nas._errors import InputError
+from nas._metrics import unit_of as units_of
+from nas.results._pareto import pareto_mask
+from nas.study._accuracy_source import accuracy_fidelity
+from nas.study._candidate import METRICS_ATTR, trial_seed
+from nas.study._spec import SPEC_ATTR, StudySpec
 
-_UNIT_SUFFIXES = {
-    "_j_s": "J s", "_s": "s", "_j": "J", "_mm2": "mm2", "_pct": "%", "_bytes": "B", "_fraction": "1", "_w": "W",
-}
-_UNITS = {"macs": "MAC", "params": "1", "n_layers": "1", "log_synflow": "1", "nonzero_flops": "FLOP", "edp_j_s": "J s",
-          "mac_units": "MAC/cycle"}
 _NOT_METRICS = {"driver", "worker", "fail_reason", "hardware", "arch", "arch_index"}
 _PACKAGES = ("numpy", "optuna", "dask", "distributed", "xarray", "torch", "plotly", "nas-codesign")
-
-def units_of(metric: str) -> str:
-    """The unit of a metric, read from its name (``latency_s`` -> ``"s"``)."""
-    if metric in _UNITS:
-        return _UNITS[metric]
-    for suffix, unit in _UNIT_SUFFIXES.items():
-        if metric.endswith(suffix):
-            return unit
-    return "1"
 
 
 def study_to_dataset(study: optuna.Study) -> xr.Dataset:
@@ -76,11 +63,11 @@ def study_to_dataset(study: optuna.Study) -> xr.Dataset:
     # Objective and constraint metrics are always variables (NaN where a trial failed), so a
     # study whose every trial failed still has the columns its plots and merges need.
     metric_names = sorted(
-        {k for t in trials for k, v in t.user_attrs.items() if k not in _NOT_METRICS | coords.keys() and _is_number(v)}
+        {k for t in trials for k, v in _metrics(t).items() if k not in _NOT_METRICS | coords.keys() and _is_number(v)}
         | {item.metric for item in (*spec.objectives, *spec.constraints)}
     )
     data_vars = {
-        name: ("trial", np.array([float(t.user_attrs.get(name, np.nan)) for t in trials]), {"units": units_of(name)})
+        name: ("trial", np.array([float(_metrics(t).get(name, np.nan)) for t in trials]), {"units": units_of(name)})
         for name in metric_names
     }
     complete = np.array([t.state == TrialState.COMPLETE for t in trials], dtype=bool)
@@ -156,7 +143,7 @@ def load_dataset(path: str | Path) -> xr.Dataset:
         if variable.dtype.kind in "UT" and name not in dataset.indexes:
             dataset[name] = variable.astype(object)
     if "objectives" not in dataset.attrs and "study" not in dataset.dims:
-        raise ValueError(f"{path}: not a results dataset (no 'objectives' attr)")
+        raise InputError(f"{path}: not a results dataset (no 'objectives' attr)")
     return dataset
 
 
@@ -178,10 +165,10 @@ def params_of(dataset: xr.Dataset, trial: int) -> dict[str, Any]:
         ({'rows': 8}, {})
     """
     if "param_distributions_json" not in dataset.attrs:
-        raise ValueError("the dataset has no 'param_distributions_json' attr; rebuild it from the study's storage "
+        raise InputError("the dataset has no 'param_distributions_json' attr; rebuild it from the study's storage "
                          "with a current nas (study_to_dataset)")
     if trial not in dataset.trial.values:
-        raise ValueError(f"trial {trial} is not in the dataset; it holds trials {_span(dataset.trial.values)}")
+        raise InputError(f"trial {trial} is not in the dataset; it holds trials {_span(dataset.trial.values)}")
     row = dataset.sel(trial=trial)
     params = {}
     for name, encoded in json.loads(dataset.attrs["param_distributions_json"]).items():
@@ -194,6 +181,11 @@ def params_of(dataset: xr.Dataset, trial: int) -> dict[str, Any]:
         elif not (isinstance(value, float) and np.isnan(value)):
             params[name] = int(value) if isinstance(distribution, optuna.distributions.IntDistribution) else value
     return params
+
+
+def _metrics(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """What :func:`~nas.study.evaluate_candidate` returned for ``trial`` (empty for a failed one)."""
+    return trial.user_attrs.get(METRICS_ATTR, {})
 
 
 def _same(choice: object, value: object) -> bool:

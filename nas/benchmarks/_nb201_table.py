@@ -14,6 +14,8 @@ import operator
 
 import numpy as np
 
+from nas._errors import InputError
+
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 """Dataset names, as in :class:`search_spaces.NB201Space`."""
 SPLITS = ("valid", "test")
@@ -55,7 +57,7 @@ class NB201AccuracyTable:
             ValueError: Unknown dataset or split, or an index out of range (one line).
         """
         if split not in SPLITS:
-            raise ValueError(f"nb201 accuracy: unknown split {split!r}; choose from {', '.join(SPLITS)}")
+            raise InputError(f"nb201 accuracy: unknown split {split!r}; choose from {', '.join(SPLITS)}")
         row = _row(arch_index)
         return float(_table()[f"{_dataset(dataset)}_{split}_acc"][row])
 
@@ -66,7 +68,7 @@ class NB201AccuracyTable:
 
 def _dataset(dataset: str) -> str:
     if dataset not in DATASETS:
-        raise ValueError(f"nb201 accuracy: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+        raise InputError(f"nb201 accuracy: unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     return dataset
 
 
@@ -76,7 +78,7 @@ def _row(arch_index: int) -> int:
     except TypeError:
         row = -1
     if isinstance(arch_index, bool) or not 0 <= row < _N_ARCHS:
-        raise ValueError(f"nb201 accuracy: arch_index must be an integer in [0, {_N_ARCHS - 1}], got {arch_index!r}")
+        raise InputError(f"nb201 accuracy: arch_index must be an integer in [0, {_N_ARCHS - 1}], got {arch_index!r}")
     return row
 
 

@@ -18,10 +18,12 @@ import optuna
 import xarray as xr
 from optuna.trial import TrialState
 
-from nas._hypervolume import REFERENCE_MARGIN, as_losses, hypervolume
-from nas._results import study_to_dataset, units_of
-from nas._runner import SPEC_ATTR, SearchError, StudyProgress, _pid_alive, open_storage, study_progress
-from nas._spec import StudySpec
+from nas.results._dataset import study_to_dataset, units_of
+from nas.results._hypervolume import REFERENCE_MARGIN, hypervolume, reference_point
+from nas.run._progress import StudyProgress, study_progress
+from nas.run._recovery import _pid_alive
+from nas.run._storage import SearchError, open_storage
+from nas.study._spec import SPEC_ATTR, StudySpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +37,7 @@ class StudyStatus:
         drivers: Per driver (``host:pid``): its running trials, the age of the oldest one
             in seconds, and whether its process is alive (None when it ran on another host).
         hypervolume: Normalised hypervolume of the completed feasible trials
-            (:func:`~nas._hypervolume.hypervolume`), dimensionless; NaN when there are none.
+            (:func:`~nas.results._hypervolume.hypervolume`), dimensionless; NaN when there are none.
         reference_point: The hypervolume's reference point, per objective metric, in the
             metric's own units.
         front: The Pareto-optimal trials (a slice of :func:`~nas.study_to_dataset`).
@@ -111,14 +113,8 @@ def _driver_alive(driver: str) -> bool | None:
 
 
 def _reference_point(values: np.ndarray, directions: list[str], metrics: list[str]) -> dict[str, float]:
-    """The reference point :func:`~nas._hypervolume.hypervolume` uses, back in each metric's units."""
-    if not len(values):
-        return {}
-    losses = as_losses(values, directions)
-    ideal, nadir = losses.min(axis=0), losses.max(axis=0)
-    span = np.where(nadir > ideal, nadir - ideal, 1.0)
-    reference = as_losses((nadir + REFERENCE_MARGIN * span)[None, :], directions)[0]  # negating twice undoes it
-    return dict(zip(metrics, reference.tolist(), strict=True))
+    """The reference point :func:`~nas.results.hypervolume` uses, by metric in its units; empty with no values."""
+    return dict(zip(metrics, reference_point(values, directions).tolist(), strict=True)) if len(values) else {}
 
 
 def format_status(status: StudyStatus) -> str:

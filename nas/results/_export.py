@@ -26,10 +26,11 @@ import numpy as np
 import xarray as xr
 
 from cost_models import PRESET_DIR, Cost, HardwareConfig, evaluate
-from nas._compression_choice import CompressionChoice
-from nas._objective import build_candidate, trial_seed
-from nas._results import objectives_of, params_of
-from nas._spec import StudySpec, parse_spec
+from nas._errors import InputError
+from nas.results._dataset import objectives_of, params_of
+from nas.study._candidate import build_candidate, trial_seed
+from nas.study._compression_choice import CompressionChoice
+from nas.study._spec import StudySpec, parse_spec
 
 if TYPE_CHECKING:
     import torch
@@ -89,7 +90,7 @@ def candidate_from_dataset(dataset: xr.Dataset, trial: int | None = None, *, mod
     trial = default_trial(dataset) if trial is None else trial
     if trial in dataset.trial.values and dataset.state.sel(trial=trial).item() != "COMPLETE":
         reason = dataset.fail_reason.sel(trial=trial).item()
-        raise ValueError(f"trial {trial} did not complete ({reason}); choose a completed trial")
+        raise InputError(f"trial {trial} did not complete ({reason}); choose a completed trial")
     params = params_of(dataset, trial)
     if module:
         return rebuild_candidate(StudySpec.model_validate_json(dataset.attrs["spec_json"]), params, trial, module=True)
@@ -108,7 +109,7 @@ def default_trial(dataset: xr.Dataset) -> int:
     metric, direction = objectives_of(dataset)[0]
     front = dataset.where(dataset.is_pareto.astype(bool), drop=True)
     if not front.sizes.get("trial", 0):
-        raise ValueError("no trial is on the Pareto front (none completed feasibly); pass a trial number")
+        raise InputError("no trial is on the Pareto front (none completed feasibly); pass a trial number")
     values = front[metric].values
     return int(front.trial.values[np.nanargmax(values) if direction == "maximize" else np.nanargmin(values)])
 
@@ -199,7 +200,7 @@ def load_candidate(path: str | Path, state_dict: str | Path | None = None) -> Ca
         raise FileNotFoundError(f"{path}: no such exported candidate; `nas export` writes one") from None
     for table in ("spec", "params", "candidate"):
         if table not in document:
-            raise ValueError(f"{path}: no [{table}] table; not a file written by `nas export`")
+            raise InputError(f"{path}: no [{table}] table; not a file written by `nas export`")
     spec = parse_spec(document["spec"], origin=str(path))
     candidate = rebuild_candidate(spec, document["params"], int(document["candidate"]["trial"]),
                                   module=state_dict is not None)

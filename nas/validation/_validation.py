@@ -30,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.resources
 import math
 import time
@@ -50,9 +49,10 @@ from cost_models import (
     evaluate,
     load_hardware,
 )
-from nas._cost_report import apply_precision
-from nas._gpu_validation import gpu_checks
-from nas._nb201_table import read_nb201_table
+from nas.benchmarks._nb201_table import read_nb201_table
+from nas.cost._cost_report import apply_precision
+from nas.validation._gpu_validation import gpu_checks
+from nas.validation._result import ValidationResult, spearman_rho
 from search_spaces import (
     NB201_EDGES,
     NB201_N_ARCHS,
@@ -73,46 +73,6 @@ _LATENCY_TABLE = "nb201_hw_latency.csv.gz"
 _EDGE_NODES = tuple(tuple(int(node) for node in edge.split("_")[1:]) for edge in NB201_EDGES)
 
 
-@dataclasses.dataclass(frozen=True)
-class ValidationResult:
-    """One cost-model number beside the reference it must reproduce.
-
-    Args:
-        reference: What is checked, e.g. ``"EIE Alex-6 latency"``.
-        citation: Paper or datasheet the published number comes from.
-        where: Table, figure or section of ``citation`` (or the data column) it is read from.
-        model: Cost-model family and hardware configuration it ran on, with the arithmetic
-            and batch where they matter (``"gpu/gtx_1080ti fp32 batch 32"``); ``"-"`` when not modelled.
-        model_value: The model's number in ``unit`` (NaN when not modelled). For rank checks,
-            the median model latency; for bound checks, the layers on the right side.
-        published_value: The reference number in ``unit``. For rank checks, the median
-            reference latency; for bound checks, the number of layers checked.
-        unit: Unit of the two values.
-        metric: ``"relative error"`` (``model / published - 1``), ``"Spearman rho"``,
-            ``"bounds matched"`` (fraction of layers on the right side of the roofline),
-            ``"median |error|"``, ``"bias"``, ``"share within ±25%"`` (measured GPU rows),
-            ``"report"`` (shown with no target) or ``"not modelled"``.
-        score: The relative error, rho or fraction matched (NaN when not modelled).
-        tolerance: Largest allowed ``|relative error|``, smallest allowed rho, or the
-            fraction that must match (NaN when not modelled).
-        passed: Whether ``score`` is within ``tolerance``; None when not modelled.
-        note: How the model value was obtained, what set it, or why it is not modelled.
-    """
-
-    reference: str
-    citation: str
-    where: str
-    model: str
-    model_value: float
-    published_value: float
-    unit: str
-    metric: str
-    score: float
-    tolerance: float
-    passed: bool | None
-    note: str = ""
-
-
 def run_validation(
     *,
     quick: bool = False,
@@ -130,7 +90,7 @@ def run_validation(
             modified design.
 
     Returns:
-        EIE, TPU v1, GPU ridge, NB201 rank, measured-H100 (:func:`~nas._gpu_validation.gpu_checks`)
+        EIE, TPU v1, GPU ridge, NB201 rank, measured-H100 (:func:`~nas.validation._gpu_validation.gpu_checks`)
         and not-modelled results, in that order.
     """
     refs = _load_references(references)
@@ -179,16 +139,6 @@ def format_validation(results: Sequence[ValidationResult]) -> str:
     return "\n".join(lines)
 
 
-def spearman_rho(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation of two equally long samples (ties get their mean rank).
-
-    Example:
-        >>> round(spearman_rho(np.array([1.0, 2.0, 2.0, 5.0]), np.array([10.0, 30.0, 20.0, 40.0])), 4)
-        0.9487
-    """
-    return float(np.corrcoef(_ranks(x), _ranks(y))[0, 1])
-
-
 def output_reachable(arch: str) -> bool:
     """Whether an NB201 cell has a path of non-``none`` edges from its input to its output.
 
@@ -221,7 +171,7 @@ class _HardwareLoader:
 
 def _load_references(path: str | Path | None) -> dict[str, Any]:
     if path is None:
-        text = (importlib.resources.files(__package__) / "data" / _REFERENCES).read_text(encoding="utf-8")
+        text = (importlib.resources.files("nas") / "data" / _REFERENCES).read_text(encoding="utf-8")
     else:
         text = Path(path).read_text(encoding="utf-8")
     refs = tomllib.loads(text)
@@ -429,14 +379,6 @@ def _rank_result(refs: Mapping[str, Any], spec: Mapping[str, Any], check: Mappin
         float(np.median(latency_ms)), float(np.median(measured_ms)), "ms (median)", "Spearman rho", rho,
         minimum, bool(rho >= minimum), note,
     )
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="stable")
-    _, first, counts = np.unique(values[order], return_index=True, return_counts=True)
-    ranks = np.empty(len(values))
-    ranks[order] = np.repeat(first + (counts - 1) / 2.0, counts)
-    return ranks
 
 
 # --- not modelled ---------------------------------------------------------------------------

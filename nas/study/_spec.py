@@ -15,28 +15,21 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cost_models import EXECUTION_MODES, HardwareSpecError, NumberFormat, load_hardware
-from nas._accuracy_source import ORACLE, AccuracySection
+from nas._errors import NasError
+from nas._metrics import metrics_from
 from nas._toml_file import StrictModel, load_toml_model, validate_model
+from nas.cost import PRECISION_BITS
+from nas.study._accuracy_source import ORACLE, AccuracySection
 from search_spaces import get_space, list_spaces
 
-PRECISION_BITS = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
-"""Storage bits of weights and activations for each arithmetic format."""
+COST_METRICS = metrics_from("cost")
+"""What the cost model reports for every candidate (:data:`nas.METRICS`), by name."""
 
-COST_METRICS = {
-    "latency_s": "end-to-end latency of one batch, seconds",
-    "energy_j": "energy of one batch, joules",
-    "power_w": "average power while running the batch (energy_j / latency_s), watts",
-    "edp_j_s": "energy-delay product of one batch (energy_j x latency_s), joule-seconds",
-    "area_mm2": "silicon area of the hardware, mm²",
-    "mac_units": "MACs per cycle the hardware's compute array holds (rows x cols, PEs, GPU fp16 rate / clock)",
-    "onchip_sram_bytes": "on-chip buffer capacity in bytes (registers excluded)",
-    "macs": "multiply-accumulates of one batch",
-    "params": "trainable parameters",
-    "weight_bytes": "bytes of the weights at their bit-width",
-    "compressed_size_bytes": "bytes a model file holds: weights or CSC entries, pointers, codebooks, biases",
-}
+SPEC_ATTR = "spec_json"
+"""Study user attr holding the spec, so results can be rebuilt from the storage alone."""
 
-class StudySpecError(ValueError):
+
+class StudySpecError(NasError, ValueError):
     """A study file is malformed; the message is one line naming the field and the fix."""
 
 

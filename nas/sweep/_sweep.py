@@ -4,7 +4,7 @@ A sweep file (TOML) names a set of NAS-Bench-201 cells (all 15,625, a list, or a
 sample), one hardware preset with a grid of values for some of its keys, and optionally a
 list of compression policies. Every combination is costed; no sampler is involved. The
 work is split into chunks of archs x hardware points; each chunk is one stacked Workload
-(:func:`~nas._nb201_grid.nb201_workload`) costed by the vectorised model once per
+(:func:`~nas.sweep._nb201_grid.nb201_workload`) costed by the vectorised model once per
 hardware point, on a Dask worker. The result has one dimension per grid axis
 (``arch_index``, each hardware key, ``policy``), the metrics a trial records as
 variables with ``units``, and an ``is_pareto`` mask over the whole grid for the file's
@@ -42,20 +42,21 @@ import xarray as xr
 from pydantic import Field, field_validator, model_validator
 
 from cost_models import HardwareSpecError, evaluate, load_hardware
-from nas._accuracy_source import ORACLE_METRICS
-from nas._compression_choice import CompressionChoice, choice_from_params
-from nas._nb201_grid import nb201_workload
-from nas._nb201_table import NB201AccuracyTable
-from nas._pareto import pareto_mask
-from nas._results import _versions, units_of
-from nas._spec import (
+from nas._errors import InputError, NasError
+from nas._toml_file import StrictModel, first_error, load_toml_model, validate_model
+from nas.benchmarks._nb201_table import NB201AccuracyTable
+from nas.cost._cost_report import PRECISION_BITS
+from nas.results._dataset import _versions, units_of
+from nas.results._pareto import pareto_mask
+from nas.study._accuracy_source import ORACLE_METRICS
+from nas.study._compression_choice import CompressionChoice, choice_from_params
+from nas.study._spec import (
     COST_METRICS,
-    PRECISION_BITS,
     CompressionSection,
     Objective,
     StudySpec,
 )
-from nas._toml_file import StrictModel, first_error, load_toml_model, validate_model
+from nas.sweep._nb201_grid import nb201_workload
 from search_spaces import NB201_EDGES, NB201_N_ARCHS, index_to_arch, parse_arch
 
 DEFAULT_CHUNK_SIZE = 8192
@@ -70,7 +71,7 @@ BOUNDS = ("compute", "memory", "launch")
 """Bounds whose share of the latency is recorded, as a trial records them."""
 
 
-class SweepSpecError(ValueError):
+class SweepSpecError(NasError, ValueError):
     """A sweep file is malformed; the message is one line naming the field and the fix."""
 
 
@@ -93,15 +94,15 @@ class SweepSpaceSection(StrictModel):
     def _archs(cls, archs: str | int | list[int]) -> str | int | list[int]:
         allowed = f"give 'all', a number of cells to sample (1 to {NB201_N_ARCHS}), or a list of NB201 indices"
         if isinstance(archs, str) and archs != "all":
-            raise ValueError(f"{archs!r}: {allowed}")
+            raise InputError(f"{archs!r}: {allowed}")
         if isinstance(archs, int) and not 1 <= archs <= NB201_N_ARCHS:
-            raise ValueError(f"{archs}: {allowed}")
+            raise InputError(f"{archs}: {allowed}")
         if isinstance(archs, list):
             bad = [i for i in archs if not 0 <= i < NB201_N_ARCHS]
             if not archs or bad:
-                raise ValueError(f"{bad[:3] if bad else archs!r}: {allowed}")
+                raise InputError(f"{bad[:3] if bad else archs!r}: {allowed}")
             if len(set(archs)) != len(archs):
-                raise ValueError("a cell is listed twice; list each index once")
+                raise InputError("a cell is listed twice; list each index once")
         return archs
 
     def arch_indices(self, seed: int) -> np.ndarray:
@@ -132,25 +133,25 @@ class SweepHardwareSection(StrictModel):
         try:
             load_hardware(preset)
         except HardwareSpecError as error:
-            raise ValueError(str(error)) from None
+            raise InputError(str(error)) from None
         return preset
 
     @field_validator("precision")
     @classmethod
     def _known_precision(cls, precision: str) -> str:
         if precision not in PRECISION_BITS:
-            raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_BITS)}")
+            raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_BITS)}")
         return precision
 
     @model_validator(mode="after")
     def _grid_points_load(self) -> SweepHardwareSection:
         for key, values in self.grid.items():
             if not values:
-                raise ValueError(f"grid.{key}: give at least one value")
+                raise InputError(f"grid.{key}: give at least one value")
             if len(set(values)) != len(values):
-                raise ValueError(f"grid.{key}: a value is listed twice; list each once")
+                raise InputError(f"grid.{key}: a value is listed twice; list each once")
             if key in ("name", "source", "family"):
-                raise ValueError(f"grid.{key}: a label, not a hardware parameter; sweep another key")
+                raise InputError(f"grid.{key}: a label, not a hardware parameter; sweep another key")
             for value in values:
                 self._load({key: value}, f"grid.{key} = {value!r}")
         for point in self.points():
@@ -161,7 +162,7 @@ class SweepHardwareSection(StrictModel):
         try:
             load_hardware(self.preset, overrides)
         except HardwareSpecError as error:
-            raise ValueError(f"{where}: {str(error).split('.toml: ', 1)[-1]}") from None
+            raise InputError(f"{where}: {str(error).split('.toml: ', 1)[-1]}") from None
 
     def points(self) -> list[dict[str, Any]]:
         """Every hardware point, as ``load_hardware`` overrides, in C order of the grid keys."""
@@ -188,12 +189,12 @@ class SweepPolicy(StrictModel):
         try:
             self.section()
         except pydantic.ValidationError as error:
-            raise ValueError(first_error(error)) from None
+            raise InputError(first_error(error)) from None
         if self.pattern == "2:4" and self.prune_ratio not in (0.0, 0.5):
-            raise ValueError(f"pattern '2:4' removes exactly half the weights; set prune_ratio = 0.5 or leave it "
+            raise InputError(f"pattern '2:4' removes exactly half the weights; set prune_ratio = 0.5 or leave it "
                              f"out, got {self.prune_ratio}")
         if self.act_format is not None and self.weight_format is None:
-            raise ValueError("act_format needs a weight_format (activations are quantized with the weights)")
+            raise InputError("act_format needs a weight_format (activations are quantized with the weights)")
         return self
 
     def section(self) -> CompressionSection:
@@ -240,23 +241,23 @@ class SweepSpec(StrictModel):
         allowed = self.available_metrics()
         for i, objective in enumerate(self.objectives):
             if objective.metric in ORACLE_METRICS and self.policies:
-                raise ValueError(
+                raise InputError(
                     f"objectives[{i}].metric {objective.metric!r}: the NAS-Bench-201 table knows only the accuracy "
                     "of uncompressed networks, so a front over policies would compress for free; drop the "
                     "policies or the accuracy objective"
                 )
             if objective.metric not in allowed:
-                raise ValueError(f"objectives[{i}].metric {objective.metric!r} is not a sweep metric; "
+                raise InputError(f"objectives[{i}].metric {objective.metric!r} is not a sweep metric; "
                                  f"choose from {', '.join(sorted(allowed))}")
         metrics = [o.metric for o in self.objectives]
         if len(set(metrics)) != len(metrics):
-            raise ValueError("objectives name the same metric twice")
+            raise InputError("objectives name the same metric twice")
         labels = [policy.label for policy in self.policies]
         if len(set(labels)) != len(labels):
-            raise ValueError(f"policies: two policies are labelled alike ({labels}); give each a distinct name")
+            raise InputError(f"policies: two policies are labelled alike ({labels}); give each a distinct name")
         clash = set(self.hardware.grid) & {"arch_index", "policy", "arch"}
         if clash:
-            raise ValueError(f"hardware.grid: key {sorted(clash)[0]!r} would clash with a sweep dimension")
+            raise InputError(f"hardware.grid: key {sorted(clash)[0]!r} would clash with a sweep dimension")
         return self
 
     def available_metrics(self) -> dict[str, str]:
@@ -301,7 +302,7 @@ class SweepSpec(StrictModel):
             ValueError: The sweep has policies and none was picked.
         """
         if self.policies and policy is None:
-            raise ValueError("this sweep has policies; pick one with policy=INDEX")
+            raise InputError("this sweep has policies; pick one with policy=INDEX")
         hardware = {"presets": [self.hardware.preset], "precision": self.hardware.precision,
                     "batch_size": self.hardware.batch_size}
         if self.hardware.grid:
@@ -364,7 +365,7 @@ def run_sweep(spec: SweepSpec, client=None, *, chunk_size: int = DEFAULT_CHUNK_S
     from tqdm.auto import tqdm
 
     if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        raise InputError(f"chunk_size must be at least 1, got {chunk_size}")
     started = time.perf_counter()
     archs = spec.arch_indices()
     points = spec.hardware.points()

@@ -19,18 +19,16 @@ import plotly.graph_objects as go
 import plotly.offline
 import xarray as xr
 
-from nas._export import default_trial, spec_to_toml
-from nas._merge import studies_of
-from nas._results import objectives_of, units_of
-from nas.plots import (
-    breakdown_figure,
-    front3d_figure,
-    hypervolume_figure,
-    matrix_figure,
-    parallel_figure,
-    pareto_figure,
-    roofline_figure,
-)
+from nas.plots._breakdown import breakdown_figure
+from nas.plots._front import pareto_figure
+from nas.plots._front3d import front3d_figure
+from nas.plots._hypervolume_history import hypervolume_figure
+from nas.plots._matrix import matrix_figure
+from nas.plots._parallel import parallel_figure
+from nas.plots._roofline import roofline_figure
+from nas.results._dataset import objectives_of, units_of
+from nas.results._export import default_trial, spec_to_toml
+from nas.results._merge import studies_of
 
 _TABLE_METRICS = ("latency_s", "energy_j", "power_w", "area_mm2", "compressed_size_bytes", "macs", "params")
 """Metrics listed for every Pareto design beside the objectives, where the dataset has them."""

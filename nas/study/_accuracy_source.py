@@ -36,11 +36,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nas._errors import InputError
+from nas._metrics import metrics_from
+
 ORACLE = "oracle"
-ORACLE_METRICS = {
-    "accuracy_valid_pct": "NAS-Bench-201 validation accuracy after 200 epochs, %",
-    "accuracy_test_pct": "NAS-Bench-201 test accuracy after 200 epochs, %",
-}
+ORACLE_METRICS = metrics_from("oracle")
 ENSEMBLE_METHODS = ("vote", "mean_rank", "learned")
 LEARNED = "learned"
 ENSEMBLE_METRIC = "ensemble_score"
@@ -72,7 +72,7 @@ class AccuracySection(BaseModel):
             return source
         names = _proxy_names()
         if source not in names:
-            raise ValueError(f"unknown accuracy source {source!r}; choose from {ORACLE}, "
+            raise InputError(f"unknown accuracy source {source!r}; choose from {ORACLE}, "
                              f"{', '.join(ENSEMBLE_METHODS)} (ensembles) or a proxy: {', '.join(names)}")
         return source
 
@@ -83,27 +83,27 @@ class AccuracySection(BaseModel):
             return names
         unknown = [name for name in names if name not in _proxy_names()]
         if unknown:
-            raise ValueError(f"unknown proxy {unknown[0]!r}; choose from {', '.join(_proxy_names())}")
+            raise InputError(f"unknown proxy {unknown[0]!r}; choose from {', '.join(_proxy_names())}")
         if len(set(names)) != len(names):
-            raise ValueError("a proxy is listed twice; list each once")
+            raise InputError("a proxy is listed twice; list each once")
         return names
 
     @model_validator(mode="after")
     def _consistent(self) -> AccuracySection:
         if self.members is not None and not self.is_ensemble:
-            raise ValueError(f"members: only an ensemble source ({', '.join(ENSEMBLE_METHODS)}) has members; "
+            raise InputError(f"members: only an ensemble source ({', '.join(ENSEMBLE_METHODS)}) has members; "
                              f"remove members or set source to one of them")
         if self.members is not None and self.source == LEARNED:
-            raise ValueError("members: the learned ensemble's members are fixed by its fitted weights; remove members")
+            raise InputError("members: the learned ensemble's members are fixed by its fitted weights; remove members")
         if self.members is not None and len(self.members) < 2:
-            raise ValueError(f"members: an ensemble needs two or more proxies, got {self.members}")
+            raise InputError(f"members: an ensemble needs two or more proxies, got {self.members}")
         if self.proxies:
             from nas.proxies import get_batch_source
 
             try:
                 get_batch_source(self.batch_source)
             except ValueError as error:
-                raise ValueError(f"batch_source: {error}") from None
+                raise InputError(f"batch_source: {error}") from None
         return self
 
     @property
@@ -178,7 +178,7 @@ class AccuracySection(BaseModel):
 
             reference = reference_settings()
             if space_name != reference["space"] or space.dataset != reference["network_dataset"]:
-                raise ValueError(
+                raise InputError(
                     f"source {self.source!r} ranks a candidate against the shipped reference population of "
                     f"{reference['space']} {reference['network_dataset']} networks, which a {space_name} "
                     f"{space.dataset} network does not belong to; use one proxy as the source, or space "
@@ -186,13 +186,13 @@ class AccuracySection(BaseModel):
             for key, reference_key in (("batch_source", "batch_source"), ("batch_size", "batch_size"),
                                        ("batch_seed", "seed")):
                 if getattr(self, key) != reference[reference_key]:
-                    raise ValueError(f"{key}: an ensemble ranks against reference scores computed with {key} = "
+                    raise InputError(f"{key}: an ensemble ranks against reference scores computed with {key} = "
                                      f"{reference[reference_key]!r}; set it to that (got {getattr(self, key)!r})")
         if any(not _proxy_class(name).data_free for name in self.proxies):
             try:
                 draw_batch(self, space.input_shape(), space.num_classes)
             except (OSError, ValueError) as error:
-                raise ValueError(f"batch_source: {error}") from None
+                raise InputError(f"batch_source: {error}") from None
 
     def score(self, module: Any, input_shape: tuple[int, int, int], num_classes: int) -> dict[str, float]:
         """Every accuracy metric of one (compressed) torch module.

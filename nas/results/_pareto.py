@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nas._errors import InputError
+
 
 def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     """Mark the rows of ``values`` that no other row dominates.
@@ -26,10 +28,10 @@ def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] != len(directions):
-        raise ValueError(f"values has shape {values.shape}; expected (n, {len(directions)})")
+        raise InputError(f"values has shape {values.shape}; expected (n, {len(directions)})")
     unknown = set(directions) - {"minimize", "maximize"}
     if unknown:
-        raise ValueError(f"directions {sorted(unknown)} are not 'minimize' or 'maximize'")
+        raise InputError(f"directions {sorted(unknown)} are not 'minimize' or 'maximize'")
     signs = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
     costs = values * signs
     valid = ~np.isnan(costs).any(axis=1)

@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from cost_models import GPUConfig, SparsityPattern, Workload, WorkloadBuilder, evaluate, load_hardware
-from nas._cost_report import apply_precision
-from nas._nb201_grid import nb201_workload
+from nas.cost._cost_report import apply_precision
+from nas.sweep._nb201_grid import nb201_workload
+from nas.validation._result import ValidationResult, spearman_rho
 from search_spaces import arch_to_index
 
 FILES: tuple[str, ...] = ("nb201_calibration", "torchvision", "gemm", "op_overhead")
@@ -287,7 +288,6 @@ def group_stats(rows: Sequence[MeasuredRow], *, by_batch: bool = True) -> list[G
 
     GEMM rows group per kind over all shapes (their batch is 0).
     """
-    from nas._validation import spearman_rho
 
     groups: dict[tuple, list[MeasuredRow]] = {}
     for row in rows:
@@ -334,7 +334,7 @@ def pooled_stats(rows: Sequence[MeasuredRow], split: str) -> dict[str, GroupStat
 
 
 def gpu_checks(refs: Mapping[str, Any], load: Any) -> list:
-    """The ``[gpu_measured]`` section of the references file as :class:`~nas._validation.ValidationResult` rows.
+    """The ``[gpu_measured]`` section of the references file as :class:`~nas.validation.ValidationResult` rows.
 
     First the targets, for the fitted and the held-out rows separately: Spearman, median
     |error|, bias and share within ±25 % on the launch-free rows (NB201 CUDA-graph,
@@ -342,7 +342,6 @@ def gpu_checks(refs: Mapping[str, Any], load: Any) -> list:
     one ``report`` row per file x precision x batch x mode x split (:func:`group_stats`),
     with no target.
     """
-    from nas._validation import ValidationResult
 
     spec = refs["gpu_measured"]
     config = load(spec["hardware"])
@@ -354,7 +353,7 @@ def gpu_checks(refs: Mapping[str, Any], load: Any) -> list:
     for split in ("fit", "held-out"):
         for name, stats in pooled_stats(rows, split).items():
             launch_free = "eager" not in name
-            where = f"{name}, {split} rows ({stats.n}); fit/held-out split: nas._gpu_validation.FIT_SPLIT"
+            where = f"{name}, {split} rows ({stats.n}); fit/held-out split: nas.validation._gpu_validation.FIT_SPLIT"
             model = f"gpu/{config.name} {'device (launch-free)' if launch_free else 'eager'}"
             note = (f"median |err| {stats.median_abs_error:.1%}, bias {stats.bias:+.1%}, "
                     f"within ±25% {stats.within_25:.0%}" + (skipped if name.startswith("torchvision") else ""))

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from nas._pareto import pareto_mask
+from nas._errors import InputError
+from nas.results._pareto import pareto_mask
 
 STUDY_ATTRS = "study_attrs_json"
 """Variable (dim ``study``) holding each study's attrs, coordinate names and dtypes as JSON."""
@@ -54,13 +55,13 @@ def merge_datasets(datasets: Sequence[xr.Dataset], names: Sequence[str] | None =
     """
     studies = [study for dataset in datasets for study in studies_of(dataset)]
     if not studies:
-        raise ValueError("merge needs at least one results dataset")
+        raise InputError("merge needs at least one results dataset")
     labels = list(names) if names is not None else [name for name, _ in studies]
     if len(labels) != len(studies):
-        raise ValueError(f"names: {len(labels)} given for {len(studies)} studies; give one per study")
+        raise InputError(f"names: {len(labels)} given for {len(studies)} studies; give one per study")
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
-        raise ValueError(f"studies {repeated} appear twice; give each its own label with names (nas merge --names)")
+        raise InputError(f"studies {repeated} appear twice; give each its own label with names (nas merge --names)")
 
     trials = np.unique(np.concatenate([study.trial.values for _, study in studies]))
     kinds: dict[str, tuple[bool, np.dtype, dict]] = {}
@@ -108,9 +109,9 @@ def merge_datasets(datasets: Sequence[xr.Dataset], names: Sequence[str] | None =
 def select_study(merged: xr.Dataset, name: str) -> xr.Dataset:
     """One study of a merged dataset, as it was before the merge (same trials, attrs and dtypes)."""
     if "study" not in merged.dims:
-        raise ValueError("select_study needs a merged dataset (with a 'study' dimension); this one holds one study")
+        raise InputError("select_study needs a merged dataset (with a 'study' dimension); this one holds one study")
     if name not in merged.study.values:
-        raise ValueError(f"study {name!r} is not in the merged dataset; it holds {', '.join(merged.study.values)}")
+        raise InputError(f"study {name!r} is not in the merged dataset; it holds {', '.join(merged.study.values)}")
     row = merged.sel(study=name)
     record = json.loads(row[STUDY_ATTRS].item())
     row = row.isel(trial=row.has_trial.values)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cost_models import MAC_KINDS, Workload
-from nas._spec import CompressionSection
+from nas.study._spec import CompressionSection
 
 if TYPE_CHECKING:
     import optuna

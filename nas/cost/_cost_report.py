@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from cost_models import Cost, NumberFormat, Workload, evaluate, load_hardware
-from nas._spec import PRECISION_BITS
+from nas._errors import InputError
+
+PRECISION_BITS = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
+"""Storage bits of weights and activations for each arithmetic format."""
 
 DEFAULT_QUANTIZATION = {"gpu": ("fp16", 16, 16), "systolic": ("int8", 8, 8), "sparse": ("int8", 4, 16)}
 """``(arithmetic, weight bits, activation bits)`` that ``nas cost`` uses when none is given:
@@ -25,7 +28,7 @@ def apply_precision(
         act_bits: Bits per activation; default the precision's width.
     """
     if precision not in PRECISION_BITS:
-        raise ValueError(f"precision: unknown {precision!r}; choose from {', '.join(PRECISION_BITS)}")
+        raise InputError(f"precision: unknown {precision!r}; choose from {', '.join(PRECISION_BITS)}")
     bits = PRECISION_BITS[precision]
     return workload.with_compression(
         math=NumberFormat.parse(precision), weight_bits=weight_bits or bits, act_bits=act_bits or bits

@@ -1,0 +1,38 @@
+"""Running a study: the driver loop on Dask, its storage, recovery after a crash, and progress.
+
+One driver owns the Optuna study: it asks trials, submits each evaluation to Dask as a
+pure function of its parameters, and tells the results; workers never touch the storage.
+:func:`study_status` reads a study (running or not) for ``nas status``.
+
+Example:
+    >>> from nas.run import MAX_RETRY
+    >>> MAX_RETRY
+    3
+"""
+
+from nas._cluster import dask_client
+from nas.run._driver import run_search
+from nas.run._progress import StudyProgress, study_progress
+from nas.run._recovery import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRY, fail_orphaned_trials
+from nas.run._status import StudyStatus, format_status, read_study, study_status
+from nas.run._storage import SearchError, default_storage_path, driver_id, load_or_create_study, open_storage
+
+__all__ = [
+    "GRACE_PERIOD_S",
+    "HEARTBEAT_INTERVAL_S",
+    "MAX_RETRY",
+    "SearchError",
+    "StudyProgress",
+    "StudyStatus",
+    "dask_client",
+    "default_storage_path",
+    "driver_id",
+    "fail_orphaned_trials",
+    "format_status",
+    "load_or_create_study",
+    "open_storage",
+    "read_study",
+    "run_search",
+    "study_progress",
+    "study_status",
+]

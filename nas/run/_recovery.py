@@ -1,0 +1,164 @@
+"""Recovery when drivers die: heartbeats of the trials in flight, and failing and retrying what dead drivers left.
+
+Drivers die too. Every trial a driver has in flight carries a heartbeat in the storage,
+renewed by a thread of the driver every ``heartbeat_interval_s`` (Optuna's
+:class:`~optuna.storages.RDBStorage` heartbeat, timed by the database's clock; in a
+journal file, a trial system attr holding the driver's wall clock). A running trial whose
+heartbeat is older than ``grace_period_s`` was left by a dead driver, on whatever host:
+any driver of the study fails it, with the reason, and enqueues its parameters again
+(Optuna's retry convention: system attrs ``failed_trial`` and ``retry_history``), so its
+candidate is evaluated after all. A dead driver on the same host is noticed at once by
+its process id. Ctrl-C and SIGTERM fail and re-enqueue the trials in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.study._candidate import suggest_candidate
+from nas.study._spec import SPEC_ATTR, StudySpec
+
+HEARTBEAT_INTERVAL_S = 10
+"""How often a driver renews the heartbeat of its trials in flight, seconds."""
+
+GRACE_PERIOD_S = 60
+"""A running trial whose heartbeat is older than this (seconds) belongs to a dead driver.
+Six missed beats: long enough for a busy database or a little clock skew between hosts."""
+
+MAX_RETRY = 3
+"""Times a candidate whose driver died is enqueued again; one that kills its driver every
+time (out of memory) then stays failed."""
+
+_log = logging.getLogger(__name__)
+
+
+def fail_orphaned_trials(study: optuna.Study) -> int:
+    """Fail, and enqueue again, the trials that dead drivers left RUNNING.
+
+    A trial is orphaned when its driver ran on this host and its process is gone, or,
+    on any host, when its heartbeat is older than the storage's grace period. Trials of
+    live drivers (another ``nas search`` on the same study) are left alone.
+
+    Returns:
+        How many trials this call failed.
+    """
+    host = socket.gethostname()
+    failed = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = trial.user_attrs.get("driver", "")
+        owner_host, _, pid = owner.rpartition(":")
+        if owner_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+            failed += _fail_and_retry(study, trial, "its driver process died")
+    storage = study._storage
+    if _beats(storage):
+        # Optuna's public fail_stale_trials fails them before a reason can be written: ask for the ids instead.
+        for trial_id in storage._get_stale_trial_ids(study._study_id):
+            trial = storage.get_trial(trial_id)
+            reason = f"its driver {trial.user_attrs.get('driver', '?')} stopped its heartbeat"
+            failed += _fail_and_retry(study, trial, reason)
+    return failed
+
+
+def _beats(storage: optuna.storages.BaseStorage) -> bool:
+    """Whether ``storage`` keeps heartbeats: a driver's journal or RDB (:func:`~nas.run.open_storage`)."""
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    return interval is not None and interval() is not None
+
+
+def _fail_and_retry(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
+    """End a trial its driver cannot finish, and enqueue its candidate again.
+
+    A trial whose driver died before it had sampled the whole candidate has no
+    candidate to fail or retry: it is marked PRUNED (stopped without a result), which
+    keeps it out of the results and the counts, and the sampler proposes afresh.
+
+    Returns:
+        False if the trial had finished already (another driver got there first).
+    """
+    storage = study._storage
+    sampled = _candidate_sampled(study, trial)
+    try:
+        storage.set_trial_user_attr(
+            trial._trial_id, "fail_reason", reason if sampled else f"{reason} before its candidate was sampled"
+        )
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL if sampled else TrialState.PRUNED)
+    except UpdateFinishedTrialError:
+        return False
+    history = [*trial.system_attrs.get("retry_history", ()), trial.number]
+    if sampled and len(history) <= MAX_RETRY:
+        study.add_trial(optuna.create_trial(
+            state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+            system_attrs={"failed_trial": history[0], "retry_history": history},
+        ))
+    return True
+
+
+def _candidate_sampled(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """Whether ``trial`` holds every parameter its candidate needs: replay the suggestions on its own values."""
+    spec = StudySpec.model_validate_json(study.user_attrs[SPEC_ATTR])
+    try:
+        suggest_candidate(optuna.trial.FixedTrial(trial.params, trial.number), spec, spec.make_space())
+    except ValueError:
+        return False
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the heartbeat of a driver's trials in flight, and recovers trials other drivers left behind."""
+
+    def __init__(self, study: optuna.Study, interval_s: float) -> None:
+        super().__init__(name="nas-heartbeat", daemon=True)
+        self._study, self._interval_s = study, interval_s
+        self._enabled = _beats(study._storage)  # an in-memory storage has no heartbeat
+        self._trial_ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+
+    def add(self, trial_id: int) -> None:
+        """Beat for ``trial_id`` now and from now on."""
+        with self._lock:
+            if self._enabled:
+                self._study._storage.record_heartbeat(trial_id)
+            self._trial_ids.add(trial_id)
+
+    def discard(self, trial_id: int) -> None:
+        """Stop beating for ``trial_id``; once this returns no beat for it is under way."""
+        with self._lock:
+            self._trial_ids.discard(trial_id)
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval_s):
+            if not self._enabled:
+                return
+            try:
+                with self._lock:
+                    for trial_id in self._trial_ids:
+                        self._study._storage.record_heartbeat(trial_id)
+                fail_orphaned_trials(self._study)
+            except Exception as error:  # a storage hiccup must not stop the beats for good
+                _log.warning("heartbeat: %s: %s", type(error).__name__, error)
+
+    def __enter__(self) -> _Heartbeat:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stopped.set()
+        self.join()

@@ -1,0 +1,245 @@
+"""Open the Optuna storage a study lives in: for a driver, whose trials carry their owner and a heartbeat, or a reader.
+
+A journal file is the default (no server; one file serves a whole cluster); an RDB URL
+(``postgresql://``) serves several drivers on several hosts as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+from nas._errors import NasError
+from nas.study._samplers import make_sampler
+from nas.study._spec import SPEC_ATTR, StudySpec
+
+_RDB_SCHEMES = ("sqlite:", "postgresql:", "postgresql+", "mysql:", "mysql+")
+_JOURNAL_HEARTBEAT_ATTR = "heartbeat_unix_s"
+_SCHEMA_LOCK_KEY = 0x6E61735F6F707475  # any 64-bit number, the same in every driver
+
+
+class SearchError(NasError, RuntimeError):
+    """The search cannot start or continue (bad storage, mismatched study)."""
+
+
+class _FlockLock:
+    """The journal's write lock as an exclusive ``flock`` on ``<journal>.flock``.
+
+    The kernel releases it when its holder dies, even by SIGKILL, so a killed driver
+    never stalls the others; Optuna's own lock files outlive their holder and are only
+    broken after a 30 s grace period. Every writer of one journal must use the same
+    lock: open journals with :func:`open_storage`. :class:`~optuna.storages.journal.JournalFileBackend`
+    takes any object with ``acquire`` and ``release``, as its two shipped locks have.
+    """
+
+    def __init__(self, journal_path: str) -> None:
+        self._path = journal_path + ".flock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def driver_id() -> str:
+    """This process as the driver that owns a trial: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _DriverJournalStorage(JournalStorage):
+    """A journal storage for a driver: its trials carry their owner and a heartbeat, as :class:`_DriverRDBStorage`'s do.
+
+    A new trial is written with its ``driver`` user attr and its first beat in the same
+    record, so no trial is ever RUNNING without an owner to check. A beat is a trial
+    system attr holding the beating host's clock (seconds since the epoch), so hosts
+    sharing one journal file need synchronised clocks (NTP); the grace period absorbs
+    small skew. A RUNNING trial that never beat (an enqueued one whose driver died as it
+    took it) is judged by its start time.
+    """
+
+    def __init__(self, backend: BaseJournalBackend, heartbeat_interval_s: int, grace_period_s: float) -> None:
+        super().__init__(backend)
+        self._heartbeat_interval_s = heartbeat_interval_s
+        self._grace_period_s = grace_period_s
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        if template_trial is None:
+            template_trial = optuna.trial.create_trial(
+                state=TrialState.RUNNING, user_attrs={"driver": driver_id()},
+                system_attrs={_JOURNAL_HEARTBEAT_ATTR: time.time()},
+            )
+        return super().create_new_trial(study_id, template_trial)
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        self.set_trial_system_attr(trial_id, _JOURNAL_HEARTBEAT_ATTR, time.time())
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        now = time.time()
+        return [
+            trial._trial_id
+            for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+            if now - trial.system_attrs.get(_JOURNAL_HEARTBEAT_ATTR, trial.datetime_start.timestamp())
+            > self._grace_period_s
+        ]
+
+    def get_heartbeat_interval(self) -> int:
+        return self._heartbeat_interval_s
+
+
+class _DriverRDBStorage(RDBStorage):
+    """Optuna's RDB storage, whose new trials are written with their ``driver`` user attr in the same transaction.
+
+    Heartbeats are Optuna's own (a table, timed by the database's clock). A driver on
+    another host that dies between creating a trial and its first beat (one round trip)
+    leaves that trial RUNNING; one on the same host is caught by its process id.
+    """
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        if template_trial is None:
+            template_trial = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={"driver": driver_id()})
+        return super().create_new_trial(study_id, template_trial)
+
+
+def open_storage(
+    url_or_path: str | Path,
+    *,
+    heartbeat_interval_s: int | None = None,
+    grace_period_s: float | None = None,
+    must_exist: bool = False,
+) -> BaseStorage:
+    """Open an Optuna storage: an RDB URL (``sqlite:///``, ``postgresql://``) or a journal file path.
+
+    The journal file (and its folder) is created if missing; it is the default
+    because it needs no server: it appends lines under an ``flock``, about 30 ms of
+    driver time a trial, mostly fsync. A plain ``postgresql://`` URL uses the psycopg 3
+    driver (the ``postgres`` extra); several drivers may share either.
+
+    Args:
+        url_or_path: RDB URL or journal file path.
+        heartbeat_interval_s: Open it for a driver: new trials carry the driver's
+            identity (:func:`driver_id`) and heartbeats, renewed this often (seconds).
+            A reader leaves it out.
+        grace_period_s: Age of the last heartbeat (seconds) after which a running trial
+            is stale; default twice the interval.
+        must_exist: Refuse a journal file that does not exist instead of creating it.
+
+    Raises:
+        FileNotFoundError: ``must_exist`` and there is no such journal file.
+        SearchError: The database driver is missing or the server cannot be reached.
+    """
+    text = str(url_or_path)
+    grace_period_s = None if heartbeat_interval_s is None else (grace_period_s or 2 * heartbeat_interval_s)
+    if not text.startswith(_RDB_SCHEMES):
+        path = Path(text)
+        if must_exist and not path.is_file():
+            raise FileNotFoundError(f"{path}: no such journal file; name the study's storage with --storage")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = JournalFileBackend(str(path), lock_obj=_FlockLock(str(path)))
+        if heartbeat_interval_s is None:
+            return JournalStorage(backend)
+        return _DriverJournalStorage(backend, heartbeat_interval_s, grace_period_s)
+    if text.startswith("postgresql://"):
+        text = "postgresql+psycopg://" + text.removeprefix("postgresql://")
+    import sqlalchemy.exc
+
+    shown = sqlalchemy.engine.make_url(text).render_as_string(hide_password=True)
+    grace_period = None if grace_period_s is None else int(np.ceil(grace_period_s))
+    try:
+        with warnings.catch_warnings(), _schema_lock(text):
+            warnings.simplefilter("ignore", ExperimentalWarning)  # the heartbeat arguments
+            if heartbeat_interval_s is None:
+                return RDBStorage(text)
+            return _DriverRDBStorage(text, heartbeat_interval=heartbeat_interval_s, grace_period=grace_period)
+    except ImportError as error:
+        raise SearchError(
+            f"storage {shown}: its database driver is missing ({error.__cause__ or error}); "
+            "for PostgreSQL: pip install 'nas-codesign[postgres]'"
+        ) from None
+    except sqlalchemy.exc.OperationalError as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        raise SearchError(f"storage {shown}: cannot connect: {reason}") from None
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock while Optuna creates or checks its tables.
+
+    Drivers started together on a fresh database would otherwise race to create the
+    same tables, and all but one fail. Other databases are not locked.
+    """
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:  # closing the session releases the lock
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            yield
+    finally:
+        engine.dispose()
+
+
+def default_storage_path(spec: StudySpec, out_dir: str | Path) -> Path:
+    """Where a study's journal lives when neither the CLI nor the spec names a storage."""
+    return Path(out_dir) / f"{spec.study.name}.journal"
+
+
+def load_or_create_study(spec: StudySpec, storage: BaseStorage) -> optuna.Study:
+    """Create the spec's study in ``storage``, or load it to continue.
+
+    The sampler is reseeded with ``seed + trials already in the study`` so a
+    continued run explores new candidates instead of replaying the first ones.
+
+    Raises:
+        SearchError: The stored study has other objectives than the spec.
+    """
+    name = spec.study.name
+    existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    n_existing = existing[name].n_trials if name in existing else 0
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        sampler=make_sampler(
+            spec.study.sampler, seed=spec.study.seed + n_existing, population_size=spec.study.population_size
+        ),
+        directions=spec.directions,
+        load_if_exists=True,
+    )
+    stored = study.user_attrs.get(SPEC_ATTR)
+    if stored is None:
+        study.set_user_attr(SPEC_ATTR, spec.to_json())
+    else:
+        stored_objectives = StudySpec.model_validate_json(stored).objectives
+        if stored_objectives != spec.objectives:
+            raise SearchError(
+                f"study {name!r} in this storage was run with objectives "
+                f"{[o.metric for o in stored_objectives]}; use those, or a new study name"
+            )
+    return study
