@@ -46,6 +46,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
 from nas._hypervolume import hypervolume
+from nas._journal_file import JournalFileError, check_records, repair_torn_tail
 from nas._objective import CandidateError, evaluate_candidate, suggest_candidate
 from nas._pareto import pareto_mask
 from nas._samplers import make_sampler
@@ -194,7 +195,9 @@ def open_storage(
 
     Raises:
         FileNotFoundError: ``must_exist`` and there is no such journal file.
-        SearchError: The database driver is missing or the server cannot be reached.
+        SearchError: The database driver is missing or the server cannot be reached, or
+            the journal holds a line that is not a record (a torn last record is set aside
+            and logged instead, see :func:`~nas._journal_file.repair_torn_tail`).
     """
     text = str(url_or_path)
     grace_period_s = None if heartbeat_interval_s is None else (grace_period_s or 2 * heartbeat_interval_s)
@@ -203,6 +206,13 @@ def open_storage(
         if must_exist and not path.is_file():
             raise FileNotFoundError(f"{path}: no such journal file; name the study's storage with --storage")
         path.parent.mkdir(parents=True, exist_ok=True)
+        torn = repair_torn_tail(path)
+        if torn is not None:
+            _log.warning("%s", torn)
+        try:
+            check_records(path)
+        except JournalFileError as error:
+            raise SearchError(str(error)) from None
         backend = JournalFileBackend(str(path), lock_obj=_FlockLock(str(path)))
         if heartbeat_interval_s is None:
             return JournalStorage(backend)
@@ -667,6 +677,13 @@ def _tell(
             study.tell(trial, state=TrialState.FAIL)
             return TrialState.FAIL
         _set_user_attrs(study._storage, trial._trial_id, outcome)
+        unusable = [m for m in {*(o.metric for o in spec.objectives), *(c.metric for c in spec.constraints)}
+                    if not np.isfinite(outcome[m])]
+        if unusable:
+            reason = ", ".join(f"{m} = {outcome[m]}" for m in sorted(unusable))
+            trial.set_user_attr("fail_reason", f"non-finite objective or constraint metric: {reason}")
+            study.tell(trial, state=TrialState.FAIL)
+            return TrialState.FAIL
         for constraint in spec.constraints:
             trial.set_constraint(constraint.key, constraint.violation(outcome[constraint.metric]))
         study.tell(trial, [outcome[o.metric] for o in spec.objectives])

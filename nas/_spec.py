@@ -9,6 +9,7 @@ any trial runs.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -241,6 +242,9 @@ class Constraint(StrictModel):
     def _one_bound(self) -> Constraint:
         if (self.max is None) == (self.min is None):
             raise ValueError(f"constraint on {self.metric!r} needs exactly one of 'max' or 'min'")
+        bound = self.max if self.max is not None else self.min
+        if not math.isfinite(bound):
+            raise ValueError(f"constraint on {self.metric!r}: bound {bound} is not a finite number; give one")
         return self
 
     @property
