@@ -28,6 +28,7 @@ from cost_models._technology import NodeScaling, Technology, node_scaling, techn
 from cost_models._workload import (
     GEMM_KINDS,
     MAC_KINDS,
+    MAX_BATCH_SIZE,
     LayerKind,
     NumberFormat,
     SparsityPattern,
@@ -43,6 +44,7 @@ __all__ = [
     "BOUNDS",
     "GEMM_KINDS",
     "MAC_KINDS",
+    "MAX_BATCH_SIZE",
     "PRESET_DIR",
     "Cost",
     "CostModel",

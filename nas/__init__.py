@@ -16,7 +16,15 @@ from nas._nb201_table import NB201AccuracyTable
 from nas._objective import CandidateError, evaluate_candidate, hardware_from_params, suggest_candidate, trial_seed
 from nas._pareto import pareto_mask
 from nas._report import write_report
-from nas._results import load_dataset, objectives_of, params_of, save_dataset, study_to_dataset, units_of
+from nas._results import (
+    ResultsFileError,
+    load_dataset,
+    objectives_of,
+    params_of,
+    save_dataset,
+    study_to_dataset,
+    units_of,
+)
 from nas._runner import (
     SearchError,
     StudyProgress,
@@ -31,6 +39,7 @@ from nas._runner import (
 from nas._samplers import SAMPLERS, make_sampler
 from nas._spec import StudySpec, StudySpecError, load_spec, parse_spec
 from nas._status import StudyStatus, format_status, read_study, study_status
+from nas._storage_url import mask_credentials
 from nas._sweep import SweepSpec, SweepSpecError, load_sweep_spec, parse_sweep_spec, run_sweep
 from nas._validation import ValidationResult, format_validation, run_validation
 from nas.plots import PLOT_KINDS, pareto_figure, plot_figure, write_html, write_png
@@ -72,6 +81,7 @@ __all__ = [
     "apply_precision",
     "cost_network",
     "format_cost",
+    "ResultsFileError",
     "SearchError",
     "StudySpec",
     "StudySpecError",
@@ -85,6 +95,7 @@ __all__ = [
     "objectives_of",
     "open_storage",
     "pareto_figure",
+    "mask_credentials",
     "pareto_mask",
     "parse_spec",
     "run_search",

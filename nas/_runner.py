@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 from distributed import Client, LocalCluster, as_completed, get_worker
+from distributed.security import Security
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
@@ -51,6 +52,7 @@ from nas._objective import CandidateError, evaluate_candidate, suggest_candidate
 from nas._pareto import pareto_mask
 from nas._samplers import make_sampler
 from nas._spec import StudySpec
+from nas._storage_url import check_storage, is_database_url
 
 SPEC_ATTR = "spec_json"
 """Study user attr holding the spec, so results can be rebuilt from the storage alone."""
@@ -69,7 +71,6 @@ time (out of memory) then stays failed."""
 HYPERVOLUME_EVERY = 10
 """The progress bar's hypervolume is recomputed after this many completed trials."""
 
-_RDB_SCHEMES = ("sqlite:", "postgresql:", "postgresql+", "mysql:", "mysql+")
 _JOURNAL_HEARTBEAT_ATTR = "heartbeat_unix_s"
 _SCHEMA_LOCK_KEY = 0x6E61735F6F707475  # any 64-bit number, the same in every driver
 _log = logging.getLogger(__name__)
@@ -199,9 +200,12 @@ def open_storage(
             the journal holds a line that is not a record (a torn last record is set aside
             and logged instead, see :func:`~nas._journal_file.repair_torn_tail`).
     """
-    text = str(url_or_path)
+    try:
+        text = check_storage(str(url_or_path))
+    except ValueError as error:
+        raise SearchError(str(error)) from None
     grace_period_s = None if heartbeat_interval_s is None else (grace_period_s or 2 * heartbeat_interval_s)
-    if not text.startswith(_RDB_SCHEMES):
+    if not is_database_url(text):
         path = Path(text)
         if must_exist and not path.is_file():
             raise FileNotFoundError(f"{path}: no such journal file; name the study's storage with --storage")
@@ -413,21 +417,40 @@ def _pid_alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None = None, n_workers: int = 2) -> Iterator[Client]:
+def dask_client(
+    scheduler: str | None = None, n_workers: int = 2, *, security: Security | None = None
+) -> Iterator[Client]:
     """A Dask client: connected to ``scheduler`` if given, else to a new ``LocalCluster``.
 
     The local cluster runs ``n_workers`` processes with one thread each: proxies run
     torch, which is fastest here with one thread per process (the nanny sets
-    ``OMP_NUM_THREADS=1``).
+    ``OMP_NUM_THREADS=1``). It listens on the loopback interface only, its HTTP pages included.
+
+    Args:
+        scheduler: Address of a running scheduler (``tcp://host:8786``, ``tls://...``).
+        n_workers: Worker processes of the local cluster.
+        security: Dask's TLS settings (CA, certificate, key) for a ``tls://`` scheduler.
+
+    Raises:
+        SearchError: The scheduler cannot be reached, or a ``tls://`` one is named without ``security``.
     """
     if scheduler:
-        with Client(scheduler, timeout="30s") as client:
+        if scheduler.startswith("tls://") and security is None:
+            raise SearchError(f"scheduler {scheduler}: a tls:// scheduler needs the cluster's CA file, certificate "
+                              "and key (--tls-ca-file, --tls-cert, --tls-key)")
+        try:
+            client = Client(scheduler, timeout="10s", security=security)
+        except OSError as error:
+            raise SearchError(f"scheduler {scheduler}: cannot connect ({error}); check the address, or leave "
+                              "--scheduler out to run on a local cluster") from None
+        with client:
             yield client
         return
     # ":0": the scheduler's HTTP server (and dashboard, if bokeh is installed) on a free port;
     # None would still bind 8787 and warn when another cluster on the machine holds it.
     with (
-        LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                     dashboard_address="127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):
         yield client
@@ -526,6 +549,7 @@ def run_search(
     total: int | None = None,
     n_workers: int = 2,
     scheduler: str | None = None,
+    security: Security | None = None,
     progress: bool = True,
     heartbeat_interval_s: int = HEARTBEAT_INTERVAL_S,
     grace_period_s: float = GRACE_PERIOD_S,
@@ -576,7 +600,7 @@ def run_search(
     driver = driver_id()
     front = _LiveHypervolume(spec, study)
     with (
-        dask_client(scheduler, n_workers) as client,
+        dask_client(scheduler, n_workers, security=security) as client,
         _Heartbeat(study, heartbeat_interval_s) as heartbeat,
         _Interrupts() as interrupts,
         warnings.catch_warnings(),
