@@ -453,7 +453,20 @@ def dask_client(
                      dashboard_address="127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):
-        yield client
+        try:
+            yield client
+        except BaseException:
+            # Stopped by an error with trials in flight: the cluster is torn down under them, and
+            # each worker would log tracebacks about its vanished scheduler over the one-line error.
+            with contextlib.suppress(Exception):
+                client.run(_quiet_teardown)
+                _quiet_teardown()
+            raise
+
+
+def _quiet_teardown() -> None:
+    """Silence Dask's loggers in this process for a teardown that is known to be abrupt."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
 
 class _Heartbeat(threading.Thread):
