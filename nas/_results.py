@@ -169,12 +169,46 @@ def load_dataset(path: str | Path) -> xr.Dataset:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ResultsFileError(f"{path}: not a readable results dataset ({reason[:160]}); give a .nc or .zarr that "
                                "`nas search`, `nas sweep` or `nas merge` wrote") from None
+    if path.is_file():
+        _check_no_trailing_bytes(path)
     _check_results(path, dataset)
     # Backends hand strings back fixed-width or as StringDType; study_to_dataset makes object arrays.
     for name, variable in list(dataset.variables.items()):
         if variable.dtype.kind in "UT" and name not in dataset.indexes:
             dataset[name] = variable.astype(object)
     return dataset
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_no_trailing_bytes(path: Path) -> None:
+    """Refuse bytes past the end an HDF5 (netCDF-4) file records in its superblock.
+
+    HDF5 readers never look past that end, so anything appended to a results file (a
+    concatenation, a stray download) would otherwise be silently accepted.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+        size = handle.seek(0, 2)
+    if not head.startswith(_HDF5_SIGNATURE):
+        return
+    version = head[8]
+    offset_size = head[13] if version < 2 else head[9]
+    if offset_size not in (4, 8):
+        return
+    # The superblock's end-of-file address, after the base address (HDF5 File Format Spec., Sec. II.A).
+    if version < 2:
+        base_at = 24 + (4 if version == 1 else 0)
+        end_at = base_at + 2 * offset_size
+    else:
+        base_at = 12
+        end_at = base_at + 2 * offset_size
+    base = int.from_bytes(head[base_at:base_at + offset_size], "little")
+    end = int.from_bytes(head[end_at:end_at + offset_size], "little")
+    if base + end < size:
+        raise ResultsFileError(f"{path}: has {size - base - end} bytes after the end of its data (something was "
+                               "appended to it); restore the file as `nas search` wrote it")
 
 
 def _check_results(path: Path, dataset: xr.Dataset) -> None:

@@ -218,9 +218,15 @@ def open_storage(
         except JournalFileError as error:
             raise SearchError(str(error)) from None
         backend = JournalFileBackend(str(path), lock_obj=_FlockLock(str(path)))
-        if heartbeat_interval_s is None:
-            return JournalStorage(backend)
-        return _DriverJournalStorage(backend, heartbeat_interval_s, grace_period_s)
+        try:  # opening replays every record: a record of the wrong shape fails inside Optuna
+            if heartbeat_interval_s is None:
+                return JournalStorage(backend)
+            return _DriverJournalStorage(backend, heartbeat_interval_s, grace_period_s)
+        except (KeyError, AssertionError, TypeError, ValueError, IndexError, AttributeError) as error:
+            raise SearchError(
+                f"{path}: holds a record Optuna cannot replay ({type(error).__name__}: {error}); the file was "
+                "damaged or written by something else: restore it from a copy, or move it aside to start afresh"
+            ) from None
     if text.startswith("postgresql://"):
         text = "postgresql+psycopg://" + text.removeprefix("postgresql://")
     import sqlalchemy.exc

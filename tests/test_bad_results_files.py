@@ -41,6 +41,7 @@ def _damaged(kind: str, valid: Path, tmp_path: Path) -> Path:
         "truncated to 1 KB": data[:1024],
         "truncated to half": data[: len(data) // 2],
         "flipped bytes": bytes(b ^ 0xFF if 0 < i < 4096 else b for i, b in enumerate(data)),
+        "garbage appended": data + b"garbage",
     }[kind])
     return path
 
@@ -69,7 +70,7 @@ def assert_one_line_error(result, *, names: str) -> None:
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize("kind", ["empty", "text", "random bytes", "truncated to 1 KB", "truncated to half",
-                                  "flipped bytes", "directory"])
+                                  "flipped bytes", "garbage appended", "directory"])
 def test_a_damaged_file_gets_one_line(valid_results, tmp_path, command, kind):
     path = _damaged(kind, valid_results, tmp_path)
     result = CliRunner().invoke(main, COMMANDS[command](path, tmp_path))
