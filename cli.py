@@ -28,6 +28,34 @@ class _OneLineErrors(click.Group):
                 raise
             click.echo(f"error: {error}", err=True)
             sys.exit(2)
+        except OSError as error:  # a full disk, a read-only folder, a path under a regular file
+            if ctx.params.get("debug"):
+                raise
+            where = f"{error.filename}: " if error.filename else ""
+            click.echo(f"error: {where}{error.strerror or error}; what was already stored (the study's trials) "
+                       "is kept: fix this and run the command again", err=True)
+            sys.exit(2)
+
+
+def _tls_options(command):
+    """``--tls-ca-file``, ``--tls-cert`` and ``--tls-key``: how a command reaches a ``tls://`` scheduler."""
+    for name, what in (("--tls-key", "the client's private key"), ("--tls-cert", "the client's certificate"),
+                       ("--tls-ca-file", "the cluster's CA certificate")):
+        command = click.option(name, type=click.Path(exists=True, dir_okay=False), metavar="PEM",
+                               help=f"For a tls:// scheduler: {what} (PEM file).")(command)
+    return command
+
+
+def _security(ca_file: str | None, cert: str | None, key: str | None):
+    """Dask's ``Security`` for the TLS files given, or None when none is."""
+    if ca_file is None and cert is None and key is None:
+        return None
+    if None in (ca_file, cert):
+        raise click.UsageError("TLS needs --tls-ca-file and --tls-cert (and --tls-key unless the certificate "
+                               "file holds the key)")
+    from distributed.security import Security
+
+    return Security(tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
 
 
 @click.group(cls=_OneLineErrors)
@@ -53,8 +81,10 @@ def main(debug: bool) -> None:
               help="Folder for the results dataset (.nc) and the Pareto plot (.html).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar with the failures and the hypervolume so far.")
+@_tls_options
 def search(study_file: Path, trials: int | None, total: int | None, workers: int, scheduler: str | None,
-           storage: str | None, out: Path, progress: bool) -> None:
+           storage: str | None, out: Path, progress: bool, tls_ca_file: str | None, tls_cert: str | None,
+           tls_key: str | None) -> None:
     """Run (or continue) the study in STUDY_FILE on Dask and save its Pareto dataset.
 
     Running the same command again continues the same study in the same storage; several
@@ -65,6 +95,7 @@ def search(study_file: Path, trials: int | None, total: int | None, workers: int
     from nas import (
         default_storage_path,
         load_spec,
+        mask_credentials,
         pareto_figure,
         run_search,
         save_dataset,
@@ -75,9 +106,9 @@ def search(study_file: Path, trials: int | None, total: int | None, workers: int
     spec = load_spec(study_file)
     storage = storage or spec.study.storage or str(default_storage_path(spec, out))
     where = scheduler or f"a local Dask cluster of {workers} workers"
-    click.echo(f"study {spec.study.name!r}: storage {storage}, running on {where}")
+    click.echo(f"study {spec.study.name!r}: storage {mask_credentials(str(storage))}, running on {where}")
     study = run_search(spec, storage=storage, n_trials=trials, total=total, n_workers=workers, scheduler=scheduler,
-                       progress=progress)
+                       security=_security(tls_ca_file, tls_cert, tls_key), progress=progress)
     dataset = study_to_dataset(study)
     nc_path = save_dataset(dataset, out / f"{spec.study.name}.nc")
     html_path = write_html(pareto_figure(dataset), out / f"{spec.study.name}_front.html")
@@ -109,13 +140,13 @@ def pareto(results: Path, show_all: bool) -> None:
     header = ["trial", *labels, *(f"{m} [{units_of(m)}]" for m in metrics)]
     if "arch" in rows.coords:
         header.append("arch")
-    table = [header]
+    table = [[_printable(cell) for cell in header]]
     for i in range(rows.sizes["trial"]):
         row = [str(int(rows.trial[i]))]
         row += [_label(rows[c].values[i]) for c in labels]
         row += [f"{rows[m].values[i]:.4g}" for m in metrics]
         if "arch" in rows.coords:
-            row.append(str(rows.arch.values[i]))
+            row.append(_printable(str(rows.arch.values[i])))
         table.append(row)
     widths = [max(len(r[j]) for r in table) for j in range(len(header) - 1)]
     for row in table:
@@ -144,7 +175,13 @@ def _space(name: str, dataset: str | None):
 
 
 def _label(value: object) -> str:
-    return str(int(value)) if isinstance(value, float) and float(value).is_integer() else str(value)
+    text = str(int(value)) if isinstance(value, float) and float(value).is_integer() else str(value)
+    return _printable(text)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (terminal escape sequences) shown escaped, not sent to the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 PLOT_KIND_NAMES = ("front", "front3d", "matrix", "parallel", "hypervolume", "breakdown", "roofline")
@@ -337,8 +374,9 @@ def hardware() -> None:
 @click.option("--chunk-size", default=8192, show_default=True, type=click.IntRange(min=1),
               help="Networks costed per Dask task (cells x hardware points).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@_tls_options
 def sweep(sweep_file: Path, output: Path | None, workers: int, scheduler: str | None, chunk_size: int,
-          progress: bool) -> None:
+          progress: bool, tls_ca_file: str | None, tls_cert: str | None, tls_key: str | None) -> None:
     """Cost every point of the grid in SWEEP_FILE (cells x hardware keys x policies) on Dask.
 
     Writes an xarray dataset whose dimensions are the grid axes, with an is_pareto mask
@@ -352,7 +390,7 @@ def sweep(sweep_file: Path, output: Path | None, workers: int, scheduler: str | 
     shape = (f"{len(spec.arch_indices()):,} cells x {len(spec.hardware.points())} hardware points x "
              f"{max(1, len(spec.policies))} policies")
     click.echo(f"sweep {spec.sweep.name!r}: {shape} = {spec.n_networks:,} networks, on {where}")
-    with dask_client(scheduler, workers) as client:
+    with dask_client(scheduler, workers, security=_security(tls_ca_file, tls_cert, tls_key)) as client:
         dataset = run_sweep(spec, client, chunk_size=chunk_size, progress=progress)
     path = save_dataset(dataset, output)
     objectives = ", ".join(f"{o.metric} ({o.direction[:3]})" for o in spec.objectives)

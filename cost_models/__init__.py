@@ -29,6 +29,7 @@ from cost_models._technology import NodeScaling, Technology, node_scaling, techn
 from cost_models._workload import (
     GEMM_KINDS,
     MAC_KINDS,
+    MAX_BATCH_SIZE,
     LayerKind,
     NumberFormat,
     SparsityPattern,
@@ -44,6 +45,7 @@ __all__ = [
     "BOUNDS",
     "GEMM_KINDS",
     "MAC_KINDS",
+    "MAX_BATCH_SIZE",
     "PRESET_DIR",
     "Cost",
     "CostModel",

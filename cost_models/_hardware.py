@@ -59,8 +59,16 @@ def load_hardware(name_or_path: str | Path, overrides: Mapping[str, Any] | None 
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise HardwareSpecError(f"hardware: file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise HardwareSpecError(f"hardware: {str(path)!r} is a directory; give a preset name or a .toml file") from None
+    except OSError as error:
+        raise HardwareSpecError(f"hardware: cannot read {str(path)!r} ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise HardwareSpecError(f"{path}: not a text file; a hardware file is UTF-8 TOML") from None
     except tomllib.TOMLDecodeError as error:
         raise HardwareSpecError(f"{path}: not valid TOML ({error})") from None
+    except RecursionError:
+        raise HardwareSpecError(f"{path}: arrays or tables nested too deep to read; flatten them") from None
     family = data.pop("family", None)
     if family not in _FAMILIES:
         raise HardwareSpecError(

@@ -90,6 +90,10 @@ GEMM_KINDS = (LayerKind.CONV, LayerKind.LINEAR, LayerKind.MATMUL)
 """Kinds a GEMM engine runs: dense convolutions (as implicit GEMM), linear layers and
 activation-activation products."""
 
+MAX_BATCH_SIZE = 1 << 20
+"""Largest batch a workload takes: far above any real batch, and low enough that a batch's
+MACs (up to ~1e11 per sample for the largest networks here) stay exact in int64."""
+
 _BUILT_COLUMNS = ("n", "c", "h", "w", "k", "r", "s", "p", "q", "stride", "groups",
                   "macs", "ops", "weights", "params", "input_elems", "output_elems")
 
@@ -350,8 +354,8 @@ class WorkloadBuilder:
     """
 
     def __init__(self, batch_size: int = 1) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must lie in [1, {MAX_BATCH_SIZE}], got {batch_size}")
         self.batch_size = int(batch_size)
         self._rows: list[dict[str, object]] = []
 

@@ -9,11 +9,13 @@ Example:
 from nas import benchmarks, cost, plots, results, run, study, sweep
 from nas._errors import InputError, NasError
 from nas._metrics import METRICS, Metric, metric_of
+from nas._storage_url import mask_credentials
 from nas.benchmarks import NB201AccuracyTable
 from nas.cost import apply_precision, cost_network, format_cost
 from nas.plots import PLOT_KINDS, pareto_figure, plot_figure, write_html, write_png, write_report
 from nas.results import (
     Candidate,
+    ResultsFileError,
     candidate_from_dataset,
     default_trial,
     export_candidate,
@@ -112,6 +114,7 @@ __all__ = [
     "apply_precision",
     "cost_network",
     "format_cost",
+    "ResultsFileError",
     "SearchError",
     "StudySpec",
     "StudySpecError",
@@ -125,6 +128,7 @@ __all__ = [
     "objectives_of",
     "open_storage",
     "pareto_figure",
+    "mask_credentials",
     "pareto_mask",
     "parse_spec",
     "run_search",

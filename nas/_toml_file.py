@@ -18,9 +18,10 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 class StrictModel(BaseModel):
-    """A section of a file: unknown fields are errors, values are frozen once validated."""
+    """A section of a file: unknown fields are errors, values are frozen once validated, and
+    types are strict (``n_trials = "2"`` or ``true`` is a typo to report, not a value to coerce)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def load_toml_model(path: str | Path, model: type[Model], *, what: str, error: type[ValueError]) -> Model:
@@ -37,8 +38,16 @@ def load_toml_model(path: str | Path, model: type[Model], *, what: str, error: t
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise error(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory; give the {what} itself") from None
+    except OSError as os_error:
+        raise error(f"{path}: cannot read the {what} ({os_error.strerror})") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: not a text file; a {what} is UTF-8 TOML") from None
     except tomllib.TOMLDecodeError as decode_error:
         raise error(f"{path}: not valid TOML ({decode_error})") from None
+    except RecursionError:
+        raise error(f"{path}: arrays or tables nested too deep to read; flatten them") from None
     return validate_model(data, model, origin=str(path), error=error)
 
 

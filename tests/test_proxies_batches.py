@@ -101,3 +101,24 @@ def test_image_folder_needs_pillow_for_png(tmp_path):
             ImageFolderBatches(tmp_path).batch(1, (3, 4, 4), 1)
     else:
         pytest.skip("Pillow is installed: .png files are read")
+
+
+@pytest.mark.parametrize("header, pixels, reason", [
+    (b"P5 4 4 0\n", bytes(16), "maxval 0 is outside 1..65535"),
+    (b"P5 20000 20000 255\n", b"", "is 20000x20000 pixels; images of 1 to 16,777,216 pixels"),
+    (b"P5 4 4 255\n", bytes(5), "the file ends before its 4x4 pixels"),
+    (b"P5 four 4 255\n", bytes(16), "is not a binary P5 Netpbm image"),
+])
+def test_a_damaged_or_huge_netpbm_image_gets_one_line(tmp_path, header, pixels, reason):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.pgm").write_bytes(header + pixels)
+    with pytest.raises(ValueError, match=reason):
+        ImageFolderBatches(tmp_path).batch(1, (1, 8, 8), 1)
+
+
+def test_nan_pixels_in_an_npz_are_refused(tmp_path):
+    images = np.zeros((4, 8, 8))
+    images[1, 2, 3] = np.nan
+    np.savez(tmp_path / "x.npz", x=images, y=np.arange(4))
+    with pytest.raises(ValueError, match="1 pixels are NaN or infinite"):
+        NpzBatches(tmp_path / "x.npz").batch(2, (1, 8, 8), 4)

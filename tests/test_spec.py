@@ -53,6 +53,8 @@ def edit(path: tuple, value) -> dict:
          "objectives[0].metric 'latency_ms' is not produced"),
         (("objectives",), [{"metric": "latency_s", "direction": "down"}], "objectives.0.direction: "),
         (("constraints",), [{"metric": "latency_s"}], "needs exactly one of 'max' or 'min'"),
+        (("constraints",), [{"metric": "latency_s", "max": float("nan")}], "bound nan is not a finite number"),
+        (("constraints",), [{"metric": "latency_s", "min": float("inf")}], "bound inf is not a finite number"),
     ],
 )
 def test_bad_field_gives_one_line_naming_it(path, value, expected):

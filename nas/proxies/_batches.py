@@ -195,6 +195,9 @@ class NpzBatches(_ImageBatches):
                              f"labels, got {images.shape} and {labels.shape} {labels.dtype}")
         if labels.min() < 0:
             raise InputError(f"batch source 'npz': {self.path}: labels must be >= 0, got {int(labels.min())}")
+        if not np.isfinite(images).all():
+            raise InputError(f"batch source 'npz': {self.path}: {int((~np.isfinite(images)).sum())} pixels are NaN or "
+                             "infinite; give finite pixel values")
         return images, labels
 
     def describe(self) -> str:
@@ -246,8 +249,15 @@ class ImageFolderBatches(_ImageBatches):
         except ImportError:
             raise InputError(f"batch source 'folder': reading {file.name} needs Pillow (pip install pillow); "
                              "without it only binary .pgm and .ppm images are read") from None
-        with Image.open(file) as image:
-            array = np.asarray(image.convert("RGB" if image.mode not in ("L", "I", "F") else "L"), dtype=np.float32)
+        try:
+            with Image.open(file) as image:
+                _check_pixels(file, *image.size)
+                array = np.asarray(image.convert("RGB" if image.mode not in ("L", "I", "F") else "L"),
+                                   dtype=np.float32)
+        except (OSError, Image.DecompressionBombError) as error:
+            raise InputError(f"batch source 'folder': {file.name}: not a readable image ({error})") from None
+        if not np.isfinite(array).all():
+            raise InputError(f"batch source 'folder': {file.name}: holds NaN or infinite pixels")
         array = array / (255.0 if array.max() > 1 else 1.0)
         return array[None] if array.ndim == 2 else array.transpose(2, 0, 1).copy()
 
@@ -269,13 +279,30 @@ def _read_netpbm(file: Path, magic: bytes) -> np.ndarray:
         while position < len(data) and not data[position:position + 1].isspace():
             position += 1
         fields.append(data[start:position])
-    if fields[0] != magic:
+    if fields[0] != magic or not all(field.isdigit() for field in fields[1:]):
         raise InputError(f"batch source 'folder': {file.name} is not a binary {magic.decode()} Netpbm image")
     width, height, maxval = (int(field) for field in fields[1:])
+    if not 1 <= maxval <= 65535:
+        raise InputError(f"batch source 'folder': {file.name}: maxval {maxval} is outside 1..65535 (Netpbm)")
+    _check_pixels(file, width, height)
     channels = 3 if magic == b"P6" else 1
     dtype = np.dtype(">u2") if maxval > 255 else np.dtype("u1")
-    pixels = np.frombuffer(data, dtype=dtype, count=width * height * channels, offset=position + 1)
+    count = width * height * channels
+    if len(data) < position + 1 + count * dtype.itemsize:
+        raise InputError(f"batch source 'folder': {file.name}: the file ends before its {width}x{height} pixels")
+    pixels = np.frombuffer(data, dtype=dtype, count=count, offset=position + 1)
     return (pixels.reshape(height, width, channels).transpose(2, 0, 1) / maxval).astype(np.float32)
+
+
+MAX_IMAGE_PIXELS = 1 << 24
+"""Largest image a folder batch source reads (16.8 megapixels): proxies score networks on images
+of 32x32 to 224x224, and a decompression bomb must be refused before it is decoded."""
+
+
+def _check_pixels(file: Path, width: int, height: int) -> None:
+    if width < 1 or height < 1 or width * height > MAX_IMAGE_PIXELS:
+        raise InputError(f"batch source 'folder': {file.name} is {width}x{height} pixels; images of 1 to "
+                         f"{MAX_IMAGE_PIXELS:,} pixels are read (downscale it)")
 
 
 _SOURCES: dict[str, type[BatchSource]] = {

@@ -13,6 +13,7 @@ Example:
 """
 
 from nas.results._dataset import (
+    ResultsFileError,
     load_dataset,
     objectives_of,
     params_of,
@@ -34,6 +35,7 @@ from nas.results._merge import merge_datasets, select_study, studies_of
 from nas.results._pareto import pareto_mask
 
 __all__ = [
+    "ResultsFileError",
     "REFERENCE_MARGIN",
     "Candidate",
     "as_losses",

@@ -129,22 +129,92 @@ def save_dataset(dataset: xr.Dataset, path: str | Path) -> Path:
     return path
 
 
+class ResultsFileError(InputError):
+    """A file given as results is not a results dataset of this project (one line: the file and why)."""
+
+
 def load_dataset(path: str | Path) -> xr.Dataset:
-    """Read a results dataset written by :func:`save_dataset` (netCDF or zarr), fully into memory."""
+    """Read a results dataset written by :func:`save_dataset` (netCDF or zarr), fully into memory.
+
+    Raises:
+        FileNotFoundError: There is no such file.
+        ResultsFileError: The file is not a readable results dataset of this project (a
+            directory, another format, a damaged or truncated file, one without the variables
+            and attrs that ``nas search``, ``nas sweep`` and ``nas merge`` write, or one with no trials).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such results file; `nas search` writes one into --out")
-    if path.suffix == ".zarr":
-        dataset = xr.load_dataset(path, engine="zarr", consolidated=False)
-    else:
-        dataset = xr.load_dataset(path, engine="h5netcdf")
+    if path.is_dir() and path.suffix != ".zarr":
+        raise ResultsFileError(f"{path}: is a directory; give a results file (.nc) or a .zarr store")
+    try:
+        if path.suffix == ".zarr":
+            dataset = xr.load_dataset(path, engine="zarr", consolidated=False)
+        else:
+            dataset = xr.load_dataset(path, engine="h5netcdf")
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ResultsFileError(f"{path}: not a readable results dataset ({reason[:160]}); give a .nc or .zarr that "
+                               "`nas search`, `nas sweep` or `nas merge` wrote") from None
+    if path.is_file():
+        _check_no_trailing_bytes(path)
+    _check_results(path, dataset)
     # Backends hand strings back fixed-width or as StringDType; study_to_dataset makes object arrays.
     for name, variable in list(dataset.variables.items()):
         if variable.dtype.kind in "UT" and name not in dataset.indexes:
             dataset[name] = variable.astype(object)
-    if "objectives" not in dataset.attrs and "study" not in dataset.dims:
-        raise InputError(f"{path}: not a results dataset (no 'objectives' attr)")
     return dataset
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_no_trailing_bytes(path: Path) -> None:
+    """Refuse bytes past the end an HDF5 (netCDF-4) file records in its superblock.
+
+    HDF5 readers never look past that end, so anything appended to a results file (a
+    concatenation, a stray download) would otherwise be silently accepted.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+        size = handle.seek(0, 2)
+    if not head.startswith(_HDF5_SIGNATURE):
+        return
+    version = head[8]
+    offset_size = head[13] if version < 2 else head[9]
+    if offset_size not in (4, 8):
+        return
+    # The superblock's end-of-file address, after the base address (HDF5 File Format Spec., Sec. II.A).
+    if version < 2:
+        base_at = 24 + (4 if version == 1 else 0)
+        end_at = base_at + 2 * offset_size
+    else:
+        base_at = 12
+        end_at = base_at + 2 * offset_size
+    base = int.from_bytes(head[base_at:base_at + offset_size], "little")
+    end = int.from_bytes(head[end_at:end_at + offset_size], "little")
+    if base + end < size:
+        raise ResultsFileError(f"{path}: has {size - base - end} bytes after the end of its data (something was "
+                               "appended to it); restore the file as `nas search` wrote it")
+
+
+def _check_results(path: Path, dataset: xr.Dataset) -> None:
+    """Refuse a dataset that lacks what the results commands read, with the missing piece named."""
+    what = "`nas search`, `nas sweep` or `nas merge`"
+    if "objectives" not in dataset.attrs:
+        raise ResultsFileError(f"{path}: not a results dataset of {what} (no 'objectives' attr)")
+    try:
+        objectives = objectives_of(dataset)
+    except (ValueError, TypeError, KeyError):
+        raise ResultsFileError(f"{path}: its 'objectives' attr is not the JSON list {what} writes") from None
+    missing = [metric for metric, _ in objectives if metric not in dataset.variables]
+    if "is_pareto" not in dataset.variables:
+        missing.insert(0, "is_pareto")
+    if missing:
+        raise ResultsFileError(f"{path}: lacks the variable(s) {', '.join(missing)} that {what} write; "
+                               "was it edited by hand?")
+    if "trial" in dataset.dims and dataset.sizes["trial"] == 0:
+        raise ResultsFileError(f"{path}: holds no trials; run the study (`nas search`) before reading its results")
 
 
 def params_of(dataset: xr.Dataset, trial: int) -> dict[str, Any]:

@@ -19,8 +19,10 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import optuna
 from distributed import as_completed, get_worker
+from distributed.security import Security
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
@@ -84,6 +86,7 @@ def run_search(
     total: int | None = None,
     n_workers: int = 2,
     scheduler: str | None = None,
+    security: Security | None = None,
     progress: bool = True,
     heartbeat_interval_s: int = HEARTBEAT_INTERVAL_S,
     grace_period_s: float = GRACE_PERIOD_S,
@@ -100,6 +103,7 @@ def run_search(
             running the same call again resumes an interrupted search to the same total.
         n_workers: Worker processes of the local cluster (ignored with ``scheduler``).
         scheduler: Address of a running Dask scheduler, e.g. ``tcp://10.0.0.5:8786``.
+        security: Dask's TLS settings (CA, certificate, key) for a ``tls://`` scheduler.
         progress: Show a progress bar of finished trials, with the failures and the
             hypervolume of the completed ones (:func:`~nas.results._hypervolume.hypervolume`).
         heartbeat_interval_s: How often the driver renews its trials' heartbeat, seconds.
@@ -134,7 +138,7 @@ def run_search(
     driver = driver_id()
     front = _LiveHypervolume(spec, study)
     with (
-        dask_client(scheduler, n_workers) as client,
+        dask_client(scheduler, n_workers, security=security) as client,
         _Heartbeat(study, heartbeat_interval_s) as heartbeat,
         _Interrupts() as interrupts,
         warnings.catch_warnings(),
@@ -235,6 +239,13 @@ def _tell(
             study.tell(trial, state=TrialState.FAIL)
             return TrialState.FAIL
         trial.set_user_attr(METRICS_ATTR, outcome)
+        unusable = [m for m in {*(o.metric for o in spec.objectives), *(c.metric for c in spec.constraints)}
+                    if not np.isfinite(outcome[m])]
+        if unusable:
+            reason = ", ".join(f"{m} = {outcome[m]}" for m in sorted(unusable))
+            trial.set_user_attr("fail_reason", f"non-finite objective or constraint metric: {reason}")
+            study.tell(trial, state=TrialState.FAIL)
+            return TrialState.FAIL
         for constraint in spec.constraints:
             trial.set_constraint(constraint.key, constraint.violation(outcome[constraint.metric]))
         study.tell(trial, [outcome[o.metric] for o in spec.objectives])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 import time
@@ -23,10 +24,13 @@ from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from nas._errors import NasError
+from nas._storage_url import check_storage, is_database_url
+from nas.run._journal_file import JournalFileError, check_records, repair_torn_tail
 from nas.study._samplers import make_sampler
 from nas.study._spec import SPEC_ATTR, StudySpec
 
-_RDB_SCHEMES = ("sqlite:", "postgresql:", "postgresql+", "mysql:", "mysql+")
+_log = logging.getLogger(__name__)
+
 _JOURNAL_HEARTBEAT_ATTR = "heartbeat_unix_s"
 _SCHEMA_LOCK_KEY = 0x6E61735F6F707475  # any 64-bit number, the same in every driver
 
@@ -149,19 +153,39 @@ def open_storage(
 
     Raises:
         FileNotFoundError: ``must_exist`` and there is no such journal file.
-        SearchError: The database driver is missing or the server cannot be reached.
+        SearchError: An unknown URL scheme, the database driver is missing or the server cannot
+            be reached, or the journal holds a record that is not one (a torn last record is set
+            aside and logged instead, see :func:`~nas.run._journal_file.repair_torn_tail`).
     """
-    text = str(url_or_path)
+    try:
+        text = check_storage(str(url_or_path))
+    except ValueError as error:
+        raise SearchError(str(error)) from None
     grace_period_s = None if heartbeat_interval_s is None else (grace_period_s or 2 * heartbeat_interval_s)
-    if not text.startswith(_RDB_SCHEMES):
+    if not is_database_url(text):
         path = Path(text)
         if must_exist and not path.is_file():
             raise FileNotFoundError(f"{path}: no such journal file; name the study's storage with --storage")
+        if path.is_dir():
+            raise SearchError(f"storage {path}: is a directory; give a journal file path")
         path.parent.mkdir(parents=True, exist_ok=True)
+        torn = repair_torn_tail(path)
+        if torn is not None:
+            _log.warning("%s", torn)
+        try:
+            check_records(path)
+        except JournalFileError as error:
+            raise SearchError(str(error)) from None
         backend = JournalFileBackend(str(path), lock_obj=_FlockLock(str(path)))
-        if heartbeat_interval_s is None:
-            return JournalStorage(backend)
-        return _DriverJournalStorage(backend, heartbeat_interval_s, grace_period_s)
+        try:  # opening replays every record: a record of the wrong shape fails inside Optuna
+            if heartbeat_interval_s is None:
+                return JournalStorage(backend)
+            return _DriverJournalStorage(backend, heartbeat_interval_s, grace_period_s)
+        except (KeyError, AssertionError, TypeError, ValueError, IndexError, AttributeError) as error:
+            raise SearchError(
+                f"{path}: holds a record Optuna cannot replay ({type(error).__name__}: {error}); the file was "
+                "damaged or written by something else: restore it from a copy, or move it aside to start afresh"
+            ) from None
     if text.startswith("postgresql://"):
         text = "postgresql+psycopg://" + text.removeprefix("postgresql://")
     import sqlalchemy.exc

@@ -9,14 +9,16 @@ any trial runs.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cost_models import EXECUTION_MODES, HardwareSpecError, NumberFormat, load_hardware
+from cost_models import EXECUTION_MODES, MAX_BATCH_SIZE, HardwareSpecError, NumberFormat, load_hardware
 from nas._errors import NasError
 from nas._metrics import metrics_from
+from nas._storage_url import check_storage, mask_credentials
 from nas._toml_file import StrictModel, load_toml_model, validate_model
 from nas.cost import PRECISION_BITS
 from nas.study._accuracy_source import ORACLE, AccuracySection
@@ -36,12 +38,17 @@ class StudySpecError(NasError, ValueError):
 class StudySection(StrictModel):
     """``[study]``: identity, budget and sampler."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)
     n_trials: int = Field(gt=0)
     seed: int = 0
     sampler: Literal["nsga2", "nsga3", "tpe", "gp", "random"] = "nsga2"
     population_size: int = Field(default=50, ge=2)
     storage: str | None = None
+
+    @field_validator("storage")
+    @classmethod
+    def _known_storage(cls, storage: str | None) -> str | None:
+        return None if storage is None else check_storage(storage)
 
 
 class SpaceSection(StrictModel):
@@ -57,7 +64,8 @@ class SpaceSection(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _dataset_of_the_space(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("name") in list_spaces():
+        if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"] in list_spaces() \
+                and isinstance(data.get("dataset", ""), str):
             options = {"dataset": data["dataset"]} if "dataset" in data else {}
             data = {**data, "dataset": get_space(data["name"], **options).dataset}
         return data
@@ -89,7 +97,7 @@ class HardwareSection(StrictModel):
 
     presets: list[str] = Field(min_length=1)
     precision: str | list[str] = "fp16"
-    batch_size: int = Field(default=1, gt=0)
+    batch_size: int = Field(default=1, gt=0, le=MAX_BATCH_SIZE)
     search: dict[str, dict[str, list[int | float | str | bool]]] = {}
     execution_mode: str | None = None
 
@@ -218,6 +226,8 @@ class CompressionSection(StrictModel):
     @field_validator("share_bits")
     @classmethod
     def _share_bits(cls, bits: int | list[int] | None) -> int | list[int] | None:
+        if isinstance(bits, list) and not bits:
+            raise ValueError("give at least one choice")
         if bits is not None and not all(1 <= b <= 8 for b in (bits if isinstance(bits, list) else [bits])):
             raise ValueError(f"{bits!r}: codebooks of 2 to 256 entries, so 1 to 8 bits")
         return bits
@@ -250,6 +260,9 @@ class Constraint(StrictModel):
     def _one_bound(self) -> Constraint:
         if (self.max is None) == (self.min is None):
             raise ValueError(f"constraint on {self.metric!r} needs exactly one of 'max' or 'min'")
+        bound = self.max if self.max is not None else self.min
+        if not math.isfinite(bound):
+            raise ValueError(f"constraint on {self.metric!r}: bound {bound} is not a finite number; give one")
         return self
 
     @property
@@ -320,8 +333,12 @@ class StudySpec(StrictModel):
         return get_space(self.space.name, dataset=self.space.dataset)
 
     def to_json(self) -> str:
-        """The spec as a JSON string (what results datasets store in their attrs)."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """The spec as a JSON string (what the storage and results datasets keep), with the
+        password of a storage URL masked."""
+        data = self.model_dump(mode="json")
+        if data["study"]["storage"] is not None:
+            data["study"]["storage"] = mask_credentials(data["study"]["storage"])
+        return json.dumps(data, sort_keys=True)
 
 
 def load_spec(path: str | Path) -> StudySpec:
