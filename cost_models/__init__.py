@@ -26,6 +26,7 @@ from cost_models._hardware import (
 from cost_models._sparse_engine import SparseEngineConfig, SparseEngineModel, expected_padding
 from cost_models._systolic import SystolicArrayModel, SystolicConfig
 from cost_models._technology import NodeScaling, Technology, node_scaling, technology
+from cost_models._toml_file import read_toml
 from cost_models._workload import (
     GEMM_KINDS,
     MAC_KINDS,
@@ -71,6 +72,7 @@ __all__ = [
     "list_presets",
     "load_hardware",
     "node_scaling",
+    "read_toml",
     "register_family",
     "technology",
 ]

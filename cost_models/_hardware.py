@@ -8,12 +8,12 @@ by passing its path instead of a preset name.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cost_models._cost import Cost, CostModel, HardwareConfig, HardwareSpecError
+from cost_models._toml_file import read_toml
 from cost_models._workload import Workload
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -55,20 +55,7 @@ def load_hardware(name_or_path: str | Path, overrides: Mapping[str, Any] | None 
                 f"hardware: unknown preset {str(name_or_path)!r}; choose from "
                 f"{', '.join(list_presets())} or give the path of a .toml file"
             )
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise HardwareSpecError(f"hardware: file {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise HardwareSpecError(f"hardware: {str(path)!r} is a directory; give a preset name or a .toml file") from None
-    except OSError as error:
-        raise HardwareSpecError(f"hardware: cannot read {str(path)!r} ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise HardwareSpecError(f"{path}: not a text file; a hardware file is UTF-8 TOML") from None
-    except tomllib.TOMLDecodeError as error:
-        raise HardwareSpecError(f"{path}: not valid TOML ({error})") from None
-    except RecursionError:
-        raise HardwareSpecError(f"{path}: arrays or tables nested too deep to read; flatten them") from None
+    data = read_toml(path, what="hardware file", error=HardwareSpecError)
     family = data.pop("family", None)
     if family not in _FAMILIES:
         raise HardwareSpecError(

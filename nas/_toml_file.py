@@ -7,12 +7,13 @@ file kind's own class (:class:`~nas.StudySpecError`, :class:`~nas.SweepSpecError
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict
+
+from cost_models import read_toml
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -34,20 +35,7 @@ def load_toml_model(path: str | Path, model: type[Model], *, what: str, error: t
         error: The exception class raised, with a one-line message.
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise error(f"{path}: no such {what}") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a directory; give the {what} itself") from None
-    except OSError as os_error:
-        raise error(f"{path}: cannot read the {what} ({os_error.strerror})") from None
-    except UnicodeDecodeError:
-        raise error(f"{path}: not a text file; a {what} is UTF-8 TOML") from None
-    except tomllib.TOMLDecodeError as decode_error:
-        raise error(f"{path}: not valid TOML ({decode_error})") from None
-    except RecursionError:
-        raise error(f"{path}: arrays or tables nested too deep to read; flatten them") from None
+    data = read_toml(path, what=what, error=error)
     return validate_model(data, model, origin=str(path), error=error)
 
 
