@@ -270,6 +270,11 @@ class SystolicConfig(HardwareConfig):
         if config.fill_drain_overlap and not config.weight_load_overlap:
             fields.fail("fill_drain_overlap", "is true while weight_load_overlap is false; a tile can only "
                         "follow the previous one without a drain when its weights were loaded meanwhile")
+        operand_bytes = config.weight_buffer_bytes + config.activation_buffer_bytes + config.unified_buffer_bytes
+        if operand_bytes < config.rows * config.cols:
+            fields.fail("unified_buffer_bytes", f"with the weight and activation buffers holds {operand_bytes} bytes; "
+                        f"the array needs at least one {config.rows}x{config.cols} tile of 8-bit weights on chip, "
+                        f"so give {config.rows * config.cols} bytes or more")
         if config.accumulator_bytes * 8 < config.cols * accumulator_bits:
             fields.fail("accumulator_bytes", f"is {config.accumulator_bytes}; it must hold at least one "
                         f"row of {config.cols} partial sums of {accumulator_bits} bits")

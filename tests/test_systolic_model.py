@@ -444,3 +444,9 @@ def test_overlap_keys_are_explicit_and_consistent(tmp_path):
         with pytest.raises(HardwareSpecError, match=message) as error:
             load_hardware(path)
         assert "\n" not in str(error.value)
+
+
+def test_an_array_without_on_chip_operand_storage_is_refused_in_one_line():
+    with pytest.raises(HardwareSpecError, match="key 'unified_buffer_bytes' .* holds 0 bytes; the array needs at least "
+                                                "one 256x256 tile"):
+        load_hardware("tpu_v1", {"weight_buffer_bytes": 0, "activation_buffer_bytes": 0, "unified_buffer_bytes": 0})
