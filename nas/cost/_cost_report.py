@@ -56,12 +56,12 @@ def cost_network(
         execution_mode: ``"eager"`` or ``"cuda_graph"`` on a GPU (default the preset's).
 
     Raises:
-        ValueError: ``execution_mode`` on a non-GPU preset (one line).
+        InputError: ``execution_mode`` on a non-GPU preset (one line).
     """
     config = load_hardware(hardware)
     if execution_mode is not None:
         if config.family != "gpu":
-            raise ValueError(f"execution_mode applies to GPU presets; {hardware!r} is a {config.family} preset")
+            raise InputError(f"execution_mode applies to GPU presets; {hardware!r} is a {config.family} preset")
         config = load_hardware(hardware, {"execution_mode": execution_mode})
     if precision is None:
         precision, family_weight_bits, family_act_bits = DEFAULT_QUANTIZATION[config.family]
