@@ -32,6 +32,7 @@ from nas.validation._gpu_validation import FIT_SPLIT, format_group_stats, group_
 
 DEVICE = ("memory_efficiency", "l2_efficiency", "conv_efficiency", "conv_cuda_core_efficiency",
           "conv_channel_exponent", "window_taps_per_clk_sm.fp32", "window_taps_per_clk_sm.fp16",
+          "depthwise_taps_per_clk_sm",
           "kernel_floor_us.gemm", "kernel_floor_us.conv", "kernel_floor_us.memory", "kernel_floor_us.window",
           "kernel_floor_us.norm_16bit", "sparse_max_speedup", "sparse_overhead_us")
 """Stage-1 constants (``table.key`` for an entry of a table key)."""

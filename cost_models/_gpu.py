@@ -63,6 +63,10 @@ FLOOR_KEYS: tuple[str, ...] = (*KERNEL_CLASSES, "norm_16bit")
 """Keys of ``kernel_floor_us``: one per kernel class, and the 16-bit batch norm, whose
 channels-last kernel has a floor of its own (~6 us on an H100 at any batch)."""
 
+_HALF2_TAPS = 2.0
+"""16-bit depthwise taps per fp32 tap: packed ``half2`` FMAs (``__hfma2``) do two per instruction
+(H100 whitepaper: 133.8 non-tensor fp16 TFLOP/s against 66.9 fp32)."""
+
 _BOUNDS = np.array(["compute", "memory", "launch"])
 
 
@@ -118,6 +122,9 @@ class GPUConfig(HardwareConfig):
         window_taps_per_clk_sm: Window taps (one input element read for one output) a
             direct pooling kernel retires per SM clock, keyed ``fp32`` (32-bit activations)
             and ``fp16`` (16-bit and narrower).
+        depthwise_taps_per_clk_sm: Multiply-add taps (one input element times one weight for
+            one output) a direct depthwise convolution retires per SM clock with 32-bit
+            activations; 16-bit ones run twice as many (packed ``half2`` FMAs).
         kernel_floor_us: Shortest device time of one kernel per class (keys
             :data:`FLOOR_KEYS`), in microseconds, launch gap excluded.
         graph_launch_us: Gap per kernel when a CUDA graph replays, in microseconds.
@@ -165,6 +172,7 @@ class GPUConfig(HardwareConfig):
     conv_channel_knee: int
     conv_channel_exponent: float
     window_taps_per_clk_sm: dict[str, float] = dataclasses.field(hash=False)
+    depthwise_taps_per_clk_sm: float
     kernel_floor_us: dict[str, float] = dataclasses.field(hash=False)
     graph_launch_us: float
     eager_issue_us: dict[str, float] = dataclasses.field(hash=False)
@@ -222,6 +230,7 @@ class GPUConfig(HardwareConfig):
             conv_channel_exponent=fields.number("conv_channel_exponent", positive=False),
             window_taps_per_clk_sm=fields.number_table("window_taps_per_clk_sm", ["fp32", "fp16"],
                                                        required=["fp32", "fp16"]),
+            depthwise_taps_per_clk_sm=fields.number("depthwise_taps_per_clk_sm"),
             kernel_floor_us=fields.number_table("kernel_floor_us", FLOOR_KEYS, required=FLOOR_KEYS),
             graph_launch_us=fields.number("graph_launch_us"),
             eager_issue_us=fields.number_table("eager_issue_us", kinds, required=kinds),
@@ -328,11 +337,13 @@ class GPURooflineModel(CostModel):
     Weights are stored halved plus 2 index bits per kept weight, but stream in the time of the
     dense weights (measured: 2:4 never beats dense where the weights bound the time).
 
-    **Memory class** (elementwise, norm, depthwise, copy, global pooling): arithmetic on
+    **Memory class** (elementwise, norm, copy, global pooling): arithmetic on
     the CUDA cores (:math:`F / (P_{vec} u)`, occupancy *u* over 1024-output blocks) against
-    moving the bytes. **Window class** (average and max pooling with a window): a direct
-    kernel, one thread per output reading its :math:`r \times s` window, at
-    ``window_taps_per_clk_sm`` taps per SM clock: :math:`t = r s O / (\tau S f_{sus})`.
+    moving the bytes. **Window class** (average and max pooling with a window, depthwise
+    convolutions): a direct kernel, one thread per output reading its :math:`r \times s`
+    window, at :math:`\tau` taps per SM clock: :math:`t = r s O / (\tau S f_{sus})`, with
+    :math:`\tau` = ``window_taps_per_clk_sm`` for pooling and ``depthwise_taps_per_clk_sm``
+    (doubled for 16-bit activations: packed ``half2`` FMAs) for depthwise convolutions.
 
     **Memory time** (every class). Activation bytes :math:`B_a = (I + O) b_{act}/8` move
     through L2 for the share that fits (:math:`f = \min(1, C_{L2}/B_a)`, at
@@ -461,6 +472,11 @@ class GPURooflineModel(CostModel):
         w = np.flatnonzero(klass == WINDOW)
         taps_per_clk = np.where(wl.act_bits[w] <= 16, hw.window_taps_per_clk_sm["fp16"],
                                 hw.window_taps_per_clk_sm["fp32"])
+        # A depthwise conv is a direct-window kernel too (one output per thread, r x s taps times
+        # weights); 16-bit activations run as packed half2 FMAs, two taps per instruction.
+        depthwise = wl.kind[w] == LayerKind.DEPTHWISE_CONV
+        taps_per_clk[depthwise] = hw.depthwise_taps_per_clk_sm * np.where(wl.act_bits[w][depthwise] <= 16,
+                                                                         _HALF2_TAPS, 1.0)
         taps_per_s = taps_per_clk * hw.sm_count * hw.sustained_clock_mhz * 1e6
         window_s = (wl.r[w] * wl.s[w]) * wl.output_elems[w] / taps_per_s
         compute_s[w] = np.maximum(compute_s[w], window_s)

@@ -9,10 +9,16 @@ A layer runs as one kernel of one class (:data:`KERNEL_CLASSES`), each with its 
   ``conv_efficiency``, with the input channels padded to a 16-byte vector
   (:func:`aligned_channels`: a 3-channel fp16 stem runs as 8 channels) and a penalty for
   channel counts below ``conv_channel_knee``.
-* ``memory``: elementwise, norm, depthwise, copy and global pooling kernels, bound by the
-  bytes they move through L2 or DRAM (:func:`activation_memory`).
-* ``window``: direct-window average and max pooling: one thread per output reads its whole
-  window, at a measured rate of window taps per SM clock.
+* ``memory``: elementwise, norm, copy and global pooling kernels, bound by the bytes they
+  move through L2 or DRAM (:func:`activation_memory`).
+* ``window``: direct-window kernels, one thread per output reading its whole ``r x s``
+  window: average and max pooling, at a fitted rate of window taps per SM clock, and
+  depthwise convolutions (cuDNN's and PyTorch's depthwise kernels are direct convolutions,
+  not implicit GEMMs: one filter of ``r s`` taps per channel leaves no GEMM to tile), at
+  ``depthwise_taps_per_clk_sm`` multiply-adds per SM clock, twice that for 16-bit
+  activations (packed ``half2`` FMAs; H100 whitepaper: 133.8 fp16 against 66.9 fp32
+  non-tensor TFLOP/s). A depthwise conv's time is the larger of its bytes and its
+  ``r s O`` taps, so a 7x7 one (ConvNeXt) costs more than a 3x3 one on the same tensor.
 
 The timing of each class is a vector function of Workload columns; no Python loop per layer.
 """
@@ -47,7 +53,7 @@ input channels in 16-byte vectors, so cuDNN pads channels to 16 / element-size (
 _CLASS_OF_KIND = np.full(max(LayerKind) + 1, MEMORY, dtype=np.int8)  # memory-bound unless listed
 _CLASS_OF_KIND[[LayerKind.LINEAR, LayerKind.MATMUL]] = GEMM
 _CLASS_OF_KIND[LayerKind.CONV] = CONV
-_CLASS_OF_KIND[[LayerKind.POOL, LayerKind.MAX_POOL]] = WINDOW
+_CLASS_OF_KIND[[LayerKind.POOL, LayerKind.MAX_POOL, LayerKind.DEPTHWISE_CONV]] = WINDOW
 
 
 def kernel_class(kind: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:

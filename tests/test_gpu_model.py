@@ -229,7 +229,7 @@ def test_format_fallback_and_engines() -> None:
         cost = MODEL.evaluate(quantized(b.build(), fmt), hardware(name))
         runs[name, fmt.label] = cost.layer_detail["math_run"].tolist()
         assert cost.layer_detail["engine"].tolist() == ["gemm", "vector", "vector"]
-        assert cost.layer_detail["kernel_class"].tolist() == ["conv", "memory", "window"]
+        assert cost.layer_detail["kernel_class"].tolist() == ["conv", "window", "window"]  # depthwise: direct window
     assert runs == {
         ("h100", "int4"): ["int8", "fp32", "fp32"],
         ("v100", "bf16"): ["fp32", "fp32", "fp32"],
