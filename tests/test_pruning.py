@@ -295,12 +295,17 @@ def test_unstructured_pruning_speeds_up_the_sparse_engine():
     assert evaluate(pruned, "eie").latency_s[0] < evaluate(dense, "eie").latency_s[0]
 
 
-def test_two_four_speeds_up_ampere_by_less_than_2x_and_volta_not_at_all():
-    dense = NB201Space().workload(ARCH, batch_size=64).with_compression(math=NumberFormat.FP16)
-    sparse = prune_workload(dense, PruningPolicy(ratio=0.5, pattern="2:4"))
-    a100 = evaluate(dense, "a100").latency_s[0] / evaluate(sparse, "a100").latency_s[0]
-    assert 1.0 < a100 < 2.0
-    assert evaluate(sparse, "v100").latency_s[0] == evaluate(dense, "v100").latency_s[0]
+def test_two_four_speeds_up_only_large_gemms_on_ampere_by_less_than_2x_and_volta_not_at_all():
+    # Measured on an H100 (nas/data/h100/gemm.csv): cuSPARSELt's 2:4 GEMMs win only at large M; the
+    # small convolutions of a CIFAR cell at batch 64 run slower sparse than dense.
+    builder = WorkloadBuilder(batch_size=8192)
+    builder.linear("gemm", c=8192, k=8192, bias=False)
+    for dense in (builder.build().with_compression(math=NumberFormat.FP16),
+                  NB201Space().workload(ARCH, batch_size=64).with_compression(math=NumberFormat.FP16)):
+        sparse = prune_workload(dense, PruningPolicy(ratio=0.5, pattern="2:4"))
+        speedup = evaluate(dense, "a100").latency_s[0] / evaluate(sparse, "a100").latency_s[0]
+        assert (1.0 < speedup < 2.0) if len(dense) == 1 else speedup < 1.0
+        assert evaluate(sparse, "v100").latency_s[0] == evaluate(dense, "v100").latency_s[0]
 
 
 # ----------------------------------------------------------------------------- properties

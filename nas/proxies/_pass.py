@@ -132,8 +132,10 @@ class ForwardPass:
         self.weights = [layer.weight.detach() for layer in layers]
         self.input_gradient = None
         if "input_gradient" in needs:
-            (self.input_gradient,) = torch.autograd.grad(logits, x, torch.ones_like(logits),
-                                                         retain_graph=bool(_LOSS_NEEDS & set(needs)))
+            # A cell with no path from its input (its output a zeros_like) leaves x unused: a zero gradient.
+            (gradient,) = torch.autograd.grad(logits, x, torch.ones_like(logits), allow_unused=True,
+                                              retain_graph=bool(_LOSS_NEEDS & set(needs)))
+            self.input_gradient = torch.zeros_like(x) if gradient is None else gradient
         self.weight_gradients: list[torch.Tensor] = []
         self.outputs: list[torch.Tensor | None] = [outputs.get(i) for i in range(len(layers))]
         self.output_gradients: list[torch.Tensor | None] = [None] * len(layers)

@@ -201,10 +201,14 @@ def _check_no_trailing_bytes(path: Path) -> None:
 def _check_results(path: Path, dataset: xr.Dataset) -> None:
     """Refuse a dataset that lacks what the results commands read, with the missing piece named."""
     what = "`nas search`, `nas sweep` or `nas merge`"
-    if "objectives" not in dataset.attrs:
+    if "objectives" not in dataset.attrs and "merged_studies" in dataset.attrs:
+        objectives_attr = None  # studies with different objectives: each keeps its own
+    elif "objectives" not in dataset.attrs:
         raise ResultsFileError(f"{path}: not a results dataset of {what} (no 'objectives' attr)")
+    else:
+        objectives_attr = dataset.attrs["objectives"]
     try:
-        objectives = objectives_of(dataset)
+        objectives = objectives_of(dataset) if objectives_attr is not None else []
     except (ValueError, TypeError, KeyError):
         raise ResultsFileError(f"{path}: its 'objectives' attr is not the JSON list {what} writes") from None
     missing = [metric for metric, _ in objectives if metric not in dataset.variables]

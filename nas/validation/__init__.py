@@ -6,14 +6,15 @@ rank correlations) and against the shipped H100 measurements (``nas/data/h100``)
 rows the GPU constants were fitted on reported apart from the held-out ones.
 
 Example:
-    >>> from nas.validation import run_validation
-    >>> sorted({r.metric for r in run_validation(quick=True, gpu=False)})[:2]
-    ['Spearman rho', 'bounds matched']
+    >>> import numpy as np
+    >>> from nas.validation import spearman_rho
+    >>> spearman_rho(np.array([1.0, 2.0, 3.0]), np.array([10.0, 30.0, 20.0]))
+    0.5
 """
 
 from nas.validation._gpu_validation import FIT_SPLIT, gpu_checks
+from nas.validation._result import ValidationResult
 from nas.validation._validation import (
-    ValidationResult,
     format_validation,
     output_reachable,
     run_validation,
