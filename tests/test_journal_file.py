@@ -83,3 +83,13 @@ def test_a_corrupt_line_is_named_with_what_is_intact(tmp_path, line, reason):
         open_storage(path)
     with pytest.raises(Exception, match=reason):
         check_records(path)
+
+
+def test_a_directory_or_a_path_under_a_file_is_not_a_journal(tmp_path):
+    with pytest.raises(SearchError, match="is a directory; give a journal file path"):
+        open_storage(tmp_path)
+    with pytest.raises(SearchError, match="is a directory"):
+        open_storage(tmp_path, must_exist=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OSError):  # the CLI prints it as one line: "file: Not a directory" or "File exists"
+        open_storage(tmp_path / "file" / "s.journal")

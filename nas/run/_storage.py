@@ -164,10 +164,10 @@ def open_storage(
     grace_period_s = None if heartbeat_interval_s is None else (grace_period_s or 2 * heartbeat_interval_s)
     if not is_database_url(text):
         path = Path(text)
-        if must_exist and not path.is_file():
-            raise FileNotFoundError(f"{path}: no such journal file; name the study's storage with --storage")
         if path.is_dir():
             raise SearchError(f"storage {path}: is a directory; give a journal file path")
+        if must_exist and not path.is_file():
+            raise FileNotFoundError(f"{path}: no such journal file; name the study's storage with --storage")
         path.parent.mkdir(parents=True, exist_ok=True)
         torn = repair_torn_tail(path)
         if torn is not None:
