@@ -119,6 +119,9 @@ class HardwareConfig(abc.ABC):
     """
 
     family: ClassVar[str]
+    default_quantization: ClassVar[tuple[str, int, int]]
+    """``(arithmetic, weight bits, activation bits)`` a network runs in when none is given:
+    what the family is built for."""
     name: str
     source: str
 
@@ -147,6 +150,15 @@ class HardwareConfig(abc.ABC):
             ``mac_units``: multiply-accumulates the compute array completes per cycle, at the
             width each family's method names; ``onchip_sram_bytes``: bytes of on-chip SRAM
             (buffers and caches; register files, queues and pipeline registers are not counted).
+        """
+
+    @abc.abstractmethod
+    def roof(self, cost: Cost) -> tuple[float, float, str]:
+        """The roofline of this hardware for the layers of ``cost`` (Williams et al., CACM 2009).
+
+        Returns:
+            ``(peak_op_s, offchip_bandwidth_b_s, what the compute roof is)``: the arithmetic rate
+            in operations (2 per MAC) per second and the off-chip bandwidth in bytes per second.
         """
 
 

@@ -146,6 +146,7 @@ class GPUConfig(HardwareConfig):
     """
 
     family: ClassVar[str] = "gpu"
+    default_quantization: ClassVar[tuple[str, int, int]] = ("fp16", 16, 16)
 
     name: str
     source: str
@@ -269,6 +270,16 @@ class GPUConfig(HardwareConfig):
         """
         label = self.run_format(fmt).label
         return self.peak_tflops[label] * self.clock_scale * self.gemm_efficiency[label]
+
+    def roof(self, cost: Cost) -> tuple[float, float, str]:
+        """The datasheet tensor peak of the format most GEMM layers ran in, and the nominal DRAM bandwidth."""
+        detail = cost.layer_detail
+        gemm = detail["engine"] == "gemm"
+        formats, counts = np.unique(detail["math_run"][gemm] if gemm.any() else detail["math_run"],
+                                    return_counts=True)
+        math = str(formats[np.argmax(counts)])
+        peak_tflops = self.peak_tflops.get(math, self.vector_fp32_tflops)
+        return peak_tflops * 1e12, self.memory_bandwidth_gbs * 1e9, f"{math} peak"
 
     def resources(self) -> dict[str, float]:
         """``mac_units``: dense fp16 MACs per cycle of the GEMM engine, ``onchip_sram_bytes``: L2 plus

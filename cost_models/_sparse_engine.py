@@ -191,6 +191,8 @@ class SparseEngineConfig(HardwareConfig):
     """
 
     family: ClassVar[str] = "sparse"
+    default_quantization: ClassVar[tuple[str, int, int]] = ("int8", 4, 16)
+    """4-bit weight-sharing indices and 16-bit fixed-point activations (Han et al., ISCA 2016)."""
     name: str
     source: str
     n_pes: int
@@ -214,6 +216,11 @@ class SparseEngineConfig(HardwareConfig):
     def peak_ops_per_s(self) -> float:
         """Peak rate on the compressed model: 2 ops (multiply, add) per PE per cycle."""
         return 2.0 * self.n_pes * self.clock_mhz * 1e6
+
+    def roof(self, cost: Cost) -> tuple[float, float, str]:
+        """2 x PEs x clock, counted on the work the engine does (skipped zeros can put a layer,
+        plotted at dense-equivalent operations, above it), and the off-chip bandwidth."""
+        return 2.0 * self.n_pes * self.clock_mhz * 1e6, self.offchip_bandwidth_gb_s * 1e9, f"{self.n_pes} PEs"
 
     def resources(self) -> dict[str, float]:
         """``mac_units``: one ``mac_bits`` MAC per PE; ``onchip_sram_bytes``: each PE's sparse-matrix,

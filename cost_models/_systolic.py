@@ -192,6 +192,7 @@ class SystolicConfig(HardwareConfig):
     """
 
     family: ClassVar[str] = "systolic"
+    default_quantization: ClassVar[tuple[str, int, int]] = ("int8", 8, 8)
     name: str
     source: str
     rows: int
@@ -220,6 +221,15 @@ class SystolicConfig(HardwareConfig):
     def peak_ops_per_s(self) -> float:
         """Peak arithmetic rate at the native width: 2 ops (multiply, add) per MAC per cycle."""
         return 2.0 * self.rows * self.cols * self.clock_mhz * 1e6
+
+    def roof(self, cost: Cost) -> tuple[float, float, str]:
+        """2 x rows x cols x clock over the passes most layers needed at their operand width, and
+        the off-chip bandwidth."""
+        passes = cost.layer_detail["passes"]
+        passes = passes[np.isfinite(passes) & (passes > 0)]
+        fold = float(np.median(passes)) if len(passes) else 1.0
+        peak = 2.0 * self.rows * self.cols * self.clock_mhz * 1e6 / fold
+        return peak, self.offchip_bandwidth_gb_s * 1e9, f"{self.rows}x{self.cols} array, {fold:g} pass(es)"
 
     def resources(self) -> dict[str, float]:
         """``mac_units``: the ``rows x cols`` MACs of the array (at the narrowest of ``operand_bits``;

@@ -2,15 +2,14 @@
 :func:`apply_precision`.
 
 Example:
-    >>> from nas.cost import DEFAULT_QUANTIZATION
-    >>> DEFAULT_QUANTIZATION["sparse"]
-    ('int8', 4, 16)
+    >>> from nas.cost import PRECISION_BITS
+    >>> PRECISION_BITS["fp8"]
+    8
 """
 
-from nas.cost._cost_report import DEFAULT_QUANTIZATION, PRECISION_BITS, apply_precision, cost_network, format_cost
+from nas.cost._cost_report import PRECISION_BITS, apply_precision, cost_network, format_cost
 
 __all__ = [
-    "DEFAULT_QUANTIZATION",
     "PRECISION_BITS",
     "apply_precision",
     "cost_network",

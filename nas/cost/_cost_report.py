@@ -10,12 +10,6 @@ from nas._errors import InputError
 PRECISION_BITS = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
 """Storage bits of weights and activations for each arithmetic format."""
 
-DEFAULT_QUANTIZATION = {"gpu": ("fp16", 16, 16), "systolic": ("int8", 8, 8), "sparse": ("int8", 4, 16)}
-"""``(arithmetic, weight bits, activation bits)`` that ``nas cost`` uses when none is given:
-what each family is built for. An EIE-like engine holds 4-bit weight-sharing indices
-and 16-bit fixed-point activations (Han et al., ISCA 2016)."""
-
-
 def apply_precision(
     workload: Workload, precision: str, *, weight_bits: int | None = None, act_bits: int | None = None
 ) -> Workload:
@@ -50,7 +44,7 @@ def cost_network(
         workload: The network.
         hardware: Preset name (``nas hardware``) or path of a hardware TOML file.
         precision: Arithmetic of every layer. With no precision, the family's
-            :data:`DEFAULT_QUANTIZATION` sets arithmetic and bits.
+            :attr:`~cost_models.HardwareConfig.default_quantization` sets arithmetic and bits.
         weight_bits: Bits per weight; default the precision's (or the family's) width.
         act_bits: Bits per activation; default the precision's (or the family's) width.
         execution_mode: ``"eager"`` or ``"cuda_graph"`` on a GPU (default the preset's).
@@ -60,11 +54,11 @@ def cost_network(
     """
     config = load_hardware(hardware)
     if execution_mode is not None:
-        if config.family != "gpu":
+        if not hasattr(config, "execution_mode"):
             raise InputError(f"execution_mode applies to GPU presets; {hardware!r} is a {config.family} preset")
         config = load_hardware(hardware, {"execution_mode": execution_mode})
     if precision is None:
-        precision, family_weight_bits, family_act_bits = DEFAULT_QUANTIZATION[config.family]
+        precision, family_weight_bits, family_act_bits = config.default_quantization
         weight_bits = weight_bits or family_weight_bits
         act_bits = act_bits or family_act_bits
     return evaluate(apply_precision(workload, precision, weight_bits=weight_bits, act_bits=act_bits), config)

@@ -30,7 +30,7 @@ from nas.plots._matrix import matrix_figure
 from nas.plots._output import PlotExportError, write_html, write_png
 from nas.plots._parallel import parallel_figure
 from nas.plots._report import write_report
-from nas.plots._roofline import roofline_figure, roofs
+from nas.plots._roofline import roofline_figure
 
 PLOT_KINDS: dict[str, Callable[..., go.Figure]] = {
     "front": pareto_figure,
@@ -75,7 +75,6 @@ __all__ = [
     "plot_figure",
     "reference_point",
     "roofline_figure",
-    "roofs",
     "single_study",
     "write_html",
     "write_png",

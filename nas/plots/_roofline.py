@@ -6,38 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 import xarray as xr
 
-from cost_models import Cost, HardwareConfig
 from nas.plots._breakdown import _BOUND_COLOURS
 from nas.plots._common import single_study
 from nas.results._export import candidate_from_dataset
-
-
-def roofs(hardware: HardwareConfig, cost: Cost) -> tuple[float, float, str]:
-    """Peak arithmetic rate [op/s] and off-chip bandwidth [B/s] of ``hardware`` for the costed layers.
-
-    GPU: the datasheet tensor peak of the format most layers ran in, and the nominal DRAM
-    bandwidth (Williams et al., CACM 2009). Systolic array: 2 x rows x cols x clock,
-    divided by the passes most layers needed at their operand width. Sparse engine:
-    2 x PEs x clock, counted on the work it does; layers are plotted at dense-equivalent
-    operations, so skipped zeros can put them above the roof.
-
-    Returns:
-        ``(peak_op_s, bandwidth_b_s, what the compute roof is)``.
-    """
-    detail = cost.layer_detail
-    if hardware.family == "gpu":
-        gemm = detail["engine"] == "gemm"
-        formats, counts = np.unique(detail["math_run"][gemm] if gemm.any() else detail["math_run"], return_counts=True)
-        math = str(formats[np.argmax(counts)])
-        peak_tflops = hardware.peak_tflops.get(math, hardware.vector_fp32_tflops)
-        return peak_tflops * 1e12, hardware.memory_bandwidth_gbs * 1e9, f"{math} peak"
-    if hardware.family == "systolic":
-        passes = detail["passes"][np.isfinite(detail["passes"]) & (detail["passes"] > 0)]
-        fold = float(np.median(passes)) if len(passes) else 1.0
-        peak = 2.0 * hardware.rows * hardware.cols * hardware.clock_mhz * 1e6 / fold
-        return peak, hardware.offchip_bandwidth_gb_s * 1e9, f"{hardware.rows}x{hardware.cols} array, {fold:g} pass(es)"
-    peak = 2.0 * hardware.n_pes * hardware.clock_mhz * 1e6
-    return peak, hardware.offchip_bandwidth_gb_s * 1e9, f"{hardware.n_pes} PEs"
 
 
 def roofline_figure(dataset: xr.Dataset, *, trial: int | None = None, study: str | None = None) -> go.Figure:
@@ -62,7 +33,7 @@ def roofline_figure(dataset: xr.Dataset, *, trial: int | None = None, study: str
     rate = np.divide(ops, cost.layer_latency_s, out=np.zeros_like(ops, dtype=float), where=ran)
     on_chip = ran & ~(dram > 0)
     intensity = np.divide(ops, dram, out=np.full_like(ops, np.nan, dtype=float), where=ran & (dram > 0))
-    peak, bandwidth, what = roofs(candidate.hardware, cost)
+    peak, bandwidth, what = candidate.hardware.roof(cost)
     finite = intensity[np.isfinite(intensity)]
     ridge = peak / bandwidth
     low = min(finite.min() if len(finite) else ridge, ridge) / 4

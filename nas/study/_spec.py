@@ -133,7 +133,7 @@ class HardwareSection(StrictModel):
 
     def fixed_keys(self, preset: str) -> dict[str, str]:
         """Keys the section sets on ``preset`` for every trial: ``execution_mode`` on a GPU preset."""
-        if self.execution_mode is None or load_hardware(preset).family != "gpu":
+        if self.execution_mode is None or not hasattr(load_hardware(preset), "execution_mode"):
             return {}
         return {"execution_mode": self.execution_mode}
 
