@@ -1,4 +1,4 @@
-"""A journal file's integrity: a torn last record is set aside, a corrupt record is named.
+"""A journal file: the writers' lock, a torn last record set aside, a corrupt record named.
 
 Optuna's :class:`~optuna.storages.journal.JournalFileBackend` appends one JSON object a
 line. A write cut short (a full disk, a SIGKILL between ``write`` and ``fsync``) leaves a
@@ -6,7 +6,7 @@ last line without its newline. Optuna skips such a line when it reads, but the n
 lands on the same line, and from then on the whole journal fails to load: every completed
 trial becomes unreadable. :func:`repair_torn_tail` runs before a journal is opened: it moves
 the torn bytes into a side file (nothing is deleted) and truncates the journal to its last
-whole record, under the writers' lock. :func:`check_records` names the first line that is not
+whole record, under the writers' lock (:class:`JournalLock`, the one every writer takes). :func:`check_records` names the first line that is not
 a journal record, for the corruption that truncation cannot mend.
 
 Example:
@@ -20,11 +20,10 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import fcntl
 import json
-from collections.abc import Iterator
+import os
 from pathlib import Path
 
 
@@ -54,20 +53,34 @@ class TornTail:
                 f"{self.kept_bytes} bytes of whole records")
 
 
-def lock_path(journal: str | Path) -> Path:
-    """The file every writer of ``journal`` locks (``flock``) around an append."""
-    return Path(f"{journal}.flock")
+class JournalLock:
+    """The journal's write lock as an exclusive ``flock`` on ``<journal>.flock``.
 
+    The kernel releases it when its holder dies, even by SIGKILL, so a killed driver
+    never stalls the others; Optuna's own lock files outlive their holder and are only
+    broken after a 30 s grace period. Every writer of one journal must use the same
+    lock: open journals with :func:`open_storage`. :class:`~optuna.storages.journal.JournalFileBackend`
+    takes any object with ``acquire`` and ``release``, as its two shipped locks have.
+    """
 
-@contextlib.contextmanager
-def exclusive_lock(journal: str | Path) -> Iterator[None]:
-    """Hold the journal writers' exclusive ``flock`` (blocking until it is free)."""
-    with open(lock_path(journal), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    def __init__(self, journal_path: str | Path) -> None:
+        self._path = f"{journal_path}.flock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def repair_torn_tail(journal: str | Path) -> TornTail | None:
@@ -83,7 +96,16 @@ def repair_torn_tail(journal: str | Path) -> TornTail | None:
     path = Path(journal)
     if not path.is_file():
         return None
-    with exclusive_lock(path), open(path, "r+b") as handle:
+    lock = JournalLock(path)
+    lock.acquire()
+    try:
+        return _set_aside_torn_tail(path)
+    finally:
+        lock.release()
+
+
+def _set_aside_torn_tail(path: Path) -> TornTail | None:
+    with open(path, "r+b") as handle:
         size = handle.seek(0, 2)
         if size == 0:
             return None

@@ -7,7 +7,6 @@ A journal file is the default (no server; one file serves a whole cluster); an R
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import socket
@@ -25,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas._errors import NasError
 from nas._storage_url import check_storage, is_database_url
-from nas.run._journal_file import JournalFileError, check_records, repair_torn_tail
+from nas.run._journal_file import JournalFileError, JournalLock, check_records, repair_torn_tail
 from nas.study._samplers import make_sampler
 from nas.study._spec import SPEC_ATTR, StudySpec
 
@@ -37,36 +36,6 @@ _SCHEMA_LOCK_KEY = 0x6E61735F6F707475  # any 64-bit number, the same in every dr
 
 class SearchError(NasError, RuntimeError):
     """The search cannot start or continue (bad storage, mismatched study)."""
-
-
-class _FlockLock:
-    """The journal's write lock as an exclusive ``flock`` on ``<journal>.flock``.
-
-    The kernel releases it when its holder dies, even by SIGKILL, so a killed driver
-    never stalls the others; Optuna's own lock files outlive their holder and are only
-    broken after a 30 s grace period. Every writer of one journal must use the same
-    lock: open journals with :func:`open_storage`. :class:`~optuna.storages.journal.JournalFileBackend`
-    takes any object with ``acquire`` and ``release``, as its two shipped locks have.
-    """
-
-    def __init__(self, journal_path: str) -> None:
-        self._path = journal_path + ".flock"
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, None
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def driver_id() -> str:
@@ -176,7 +145,7 @@ def open_storage(
             check_records(path)
         except JournalFileError as error:
             raise SearchError(str(error)) from None
-        backend = JournalFileBackend(str(path), lock_obj=_FlockLock(str(path)))
+        backend = JournalFileBackend(str(path), lock_obj=JournalLock(path))
         try:  # opening replays every record: a record of the wrong shape fails inside Optuna
             if heartbeat_interval_s is None:
                 return JournalStorage(backend)
