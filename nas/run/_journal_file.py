@@ -6,8 +6,9 @@ last line without its newline. Optuna skips such a line when it reads, but the n
 lands on the same line, and from then on the whole journal fails to load: every completed
 trial becomes unreadable. :func:`repair_torn_tail` runs before a journal is opened: it moves
 the torn bytes into a side file (nothing is deleted) and truncates the journal to its last
-whole record, under the writers' lock (:class:`JournalLock`, the one every writer takes). :func:`check_records` names the first line that is not
-a journal record, for the corruption that truncation cannot mend.
+whole record, under the writers' lock (:class:`JournalLock`, the one every writer takes).
+:func:`check_records` names the first line that is not a journal record, for the corruption
+that truncation cannot mend.
 
 Example:
     >>> import tempfile, pathlib
