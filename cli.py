@@ -235,7 +235,7 @@ def plot(results: Path, output: Path, kind: str, x_metric: str | None, y_metric:
               help="Your own network instead: a program saved by torch.export.save (.pt2), or an ONNX model "
                    "(.onnx, needs the onnx package), exported with batch 1 or a dynamic batch dimension.")
 @click.option("--batch-size", default=1, show_default=True, type=click.IntRange(min=1))
-@click.option("--precision", help="fp32, tf32, fp16, bf16, fp8, int8 or int4 "
+@click.option("--precision", help="fp32, tf32, fp16, bf16, fp8, int8, int4, fp6 or fp4 "
               "[default: fp16 on GPUs, int8 on systolic arrays, int8 with 4-bit weights, 16-bit activations on EIE].")
 @click.option("--weight-bits", type=click.IntRange(min=1, max=32), help="Bits per weight [default: the precision's].")
 @click.option("--act-bits", type=click.IntRange(min=1, max=32), help="Bits per activation [default: the precision's].")

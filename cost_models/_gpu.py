@@ -32,25 +32,12 @@ from cost_models._gpu_kernels import (
 from cost_models._spec_fields import SpecFields
 from cost_models._workload import LayerKind, NumberFormat, SparsityPattern, Workload
 
-# Formats a request may widen to when the GPU lacks it, nearest first. Each listed
-# format represents every value of the requested one exactly (fp16 and bf16 fit in
-# tf32's 8-bit exponent and 10-bit mantissa; int8 and fp8 fit in fp16), so widening
-# changes speed, not the network's numbers. fp32 is required of every GPU.
-_WIDER: dict[NumberFormat, tuple[NumberFormat, ...]] = {
-    NumberFormat.FP32: (),
-    NumberFormat.TF32: (NumberFormat.FP32,),
-    NumberFormat.FP16: (NumberFormat.TF32, NumberFormat.FP32),
-    NumberFormat.BF16: (NumberFormat.TF32, NumberFormat.FP32),
-    NumberFormat.FP8: (NumberFormat.FP16, NumberFormat.TF32, NumberFormat.FP32),
-    NumberFormat.INT8: (NumberFormat.FP16, NumberFormat.TF32, NumberFormat.FP32),
-    NumberFormat.INT4: (NumberFormat.INT8, NumberFormat.FP16, NumberFormat.TF32, NumberFormat.FP32),
-}
-
-_FORMAT_BITS = {NumberFormat.FP32: 32, NumberFormat.TF32: 32, NumberFormat.FP16: 16, NumberFormat.BF16: 16,
-                NumberFormat.FP8: 8, NumberFormat.INT8: 8, NumberFormat.INT4: 4}
+_TILE_BITS = {**{fmt: fmt.storage_bits for fmt in NumberFormat}, NumberFormat.FP6: 8}
 """Operand bits of each format in a tensor-core tile: a K-step of ``gemm_tile_k`` 16-bit
 elements is a 128-byte row, which holds twice the 8-bit elements (CUTLASS's fp8 tiles are
-128 deep where its fp16 tiles are 64) and half the tf32 ones."""
+128 deep where its fp16 tiles are 64), four times the fp4 ones and half the tf32 ones. fp6
+takes a byte: Blackwell's fp6 MMAs (the f8f6f4 kind, at the fp8 rate) read operands
+unpacked to one per byte in shared memory (CUTLASS's ``float_e3m2_unpacksmem_t``)."""
 
 _SPARSE_METADATA_BITS = 2.0
 """Index bits stored per kept weight of a 2:4 tensor (NVIDIA Ampere whitepaper, 2020)."""
@@ -308,7 +295,7 @@ class GPUConfig(HardwareConfig):
     def run_format(self, fmt: NumberFormat | str) -> NumberFormat:
         """The format a GEMM requested in ``fmt`` runs in: ``fmt`` itself or the nearest wider one."""
         fmt = NumberFormat.parse(fmt) if isinstance(fmt, str) else NumberFormat(fmt)
-        return next(f for f in (fmt, *_WIDER[fmt]) if f.label in self.peak_tflops)
+        return next(f for f in (fmt, *fmt.wider) if f.label in self.peak_tflops)
 
 
 class GPURooflineModel(CostModel):
@@ -322,7 +309,11 @@ class GPURooflineModel(CostModel):
 
     **Format.** A GEMM requested in format *f* (``workload.math``) runs in *f* if the GPU
     lists it in ``peak_tflops``, else in the nearest wider format that holds its values
-    (int4 -> int8 -> fp16 -> tf32 -> fp32; fp8 -> fp16; bf16 -> tf32 -> fp32); ``math_run``.
+    (:attr:`~cost_models.NumberFormat.wider`: int4 -> int8 -> fp16 -> tf32 -> fp32;
+    fp4 -> fp6 -> fp8 -> fp16; bf16 -> tf32 -> fp32); ``math_run``. Widening changes the
+    arithmetic only: weights and activations move at the workload's ``weight_bits`` and
+    ``act_bits`` (fp4 weights on an H100, which has no fp4 or fp6 tensor cores, stream at 4 bits
+    and are converted to fp8 in the kernel; a B200 runs them at its fp4 rate).
 
     **GEMM class** (linear layers: :math:`M = n p q`, *N* = k, *K* = c; activation
     products (``MATMUL``): *n g* products of :math:`p \times c` by :math:`c \times k`). The
@@ -421,7 +412,7 @@ class GPURooflineModel(CostModel):
         run_of = np.array([hw.run_format(f) for f in NumberFormat], dtype=np.int8)
         nominal_of = np.array([hw.peak_tflops[NumberFormat(r).label] * 1e12 for r in run_of])
         sustained_of = np.array([hw.sustained_tflops(f) * 1e12 for f in NumberFormat])
-        bits_of = np.array([_FORMAT_BITS[NumberFormat(r)] for r in run_of])
+        bits_of = np.array([_TILE_BITS[NumberFormat(r)] for r in run_of])
         math_run = np.where(gemm, run_of[wl.math], NumberFormat.FP32)
         vector_flops = hw.vector_fp32_tflops * 1e12 * hw.clock_scale
         nominal = np.where(gemm, nominal_of[wl.math], hw.vector_fp32_tflops * 1e12)

@@ -84,9 +84,13 @@ that holds both; wider operands take ``ceil(w/b_max) * ceil(a/b_max)`` passes wh
 ``multipass`` is set (TPU v1 runs 16-bit operands at half or quarter speed) and are
 unsupported otherwise; each pass re-runs the layer's tiles (back to back when double-buffered).
 Narrower operands than the narrowest width gain nothing. Data are stored and moved at the
-executed width. Floating-point layers run only in formats listed
-in ``float_formats``. A dense array computes zero weights like any other, so pruning does
-not speed it up.
+executed width. Floating-point layers (``math`` fp32 down to fp4) run only in formats listed
+in ``float_formats``, stored and moved at the format's
+:attr:`~cost_models.NumberFormat.storage_bits` (fp6 at 6, fp4 at 4) and priced at its float MAC
+energy; a float format the array does not list is unsupported (NaN), never widened or run on
+the integer MACs (not modelled: e2m1 and e2m3 values are small integers times a power of two,
+which an int8 array could run exactly). A dense array computes zero weights like any other, so
+pruning does not speed it up.
 
 Off-chip traffic: weights come from DRAM at least once per layer. Activations stay on
 chip while a layer's input and output fit the activation (then unified) buffer; otherwise
@@ -140,11 +144,6 @@ PARTIAL_SUM_PATHS = ("accumulator_sram", "register")
 
 _ARRAY_KINDS = (*MAC_KINDS, LayerKind.MATMUL)
 """Kinds the array runs as GEMMs: convolutions, linear layers and activation-activation products."""
-
-_STORAGE_BITS = {NumberFormat.FP32: 32, NumberFormat.TF32: 32, NumberFormat.FP16: 16,
-                 NumberFormat.BF16: 16, NumberFormat.FP8: 8}
-"""Bits a float operand occupies in memory (tf32 is stored as fp32)."""
-
 
 @dataclasses.dataclass(frozen=True)
 class SystolicConfig(HardwareConfig):
@@ -320,9 +319,7 @@ def _executed_widths(workload: Workload, hw: SystolicConfig) -> _Widths:
 
     is_float = np.isin(workload.math, FLOAT_FORMATS)
     allowed_floats = [NumberFormat.parse(label) for label in hw.float_formats]
-    float_bits = np.zeros(len(workload))
-    for fmt, bits in _STORAGE_BITS.items():
-        float_bits[workload.math == fmt] = bits
+    float_bits = np.array([fmt.storage_bits for fmt in NumberFormat], dtype=np.float64)[workload.math]
     return _Widths(
         mac_bits=np.where(is_float, float_bits, mac_bits),
         weight_bits=np.where(is_float, float_bits, weight_bits),

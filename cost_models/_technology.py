@@ -15,9 +15,12 @@ Rules used to go beyond the table rows (each is stated where it is applied):
   log(bits)-log(value); outside them a multiplier scales as ``bits**2`` (an array
   multiplier has ``bits x bits`` partial products; Horowitz's 8b -> 32b mult grows
   15.5x against 16x) and an adder as ``bits`` (a ripple/prefix adder is linear in width).
-- Float formats not in the table (``bf16``, ``tf32``, ``fp8``): a multiply is fitted as
-  ``a + b * m**2`` over the significand width ``m`` through fp16 (m = 11) and fp32
-  (m = 24), an add as ``a + b * bits`` through fp16 and fp32.
+- Float formats not in the table (``bf16``, ``tf32``, ``fp8``, ``fp6``, ``fp4``): between fp16
+  and fp32 a multiply is fitted as ``a + b * m**2`` over the significand width ``m`` through
+  fp16 (m = 11) and fp32 (m = 24), an add as ``a + b * bits`` through fp16 and fp32. Below
+  fp16 they scale from fp16 as the integer widths do outside their table: a multiply as
+  ``m**2``, an add as ``bits`` (extending the two-point lines instead would give an fp8 adder a
+  negative area, and fp4 a negative multiplier).
 - SRAM size: read energy per bit ``E(S) = E(8 KB) * (S / 8 KB) ** 0.5`` (Horowitz's cache
   figures, 8 KB -> 1 MB), never below one register-file access.
 - Node: logic and SRAM energy scale by Stillmaker & Baas's fitted energy factor at each
@@ -51,14 +54,13 @@ REFERENCE_NODE_NM = 45.0
 
 _SIGNIFICAND_BITS = {
     NumberFormat.FP32: 24, NumberFormat.TF32: 11, NumberFormat.FP16: 11,
-    NumberFormat.BF16: 8, NumberFormat.FP8: 4,
+    NumberFormat.BF16: 8, NumberFormat.FP8: 4, NumberFormat.FP6: 4, NumberFormat.FP4: 2,
 }
-"""Significand width including the hidden bit (fp8 is e4m3)."""
-_FORMAT_BITS = {
-    NumberFormat.FP32: 32, NumberFormat.TF32: 19, NumberFormat.FP16: 16,
-    NumberFormat.BF16: 16, NumberFormat.FP8: 8,
-}
-FLOAT_FORMATS = tuple(_FORMAT_BITS)
+"""Significand width including the hidden bit, of the widest encoding a unit must run: fp8's e4m3,
+fp6's e2m3 (e3m2 has 3), fp4's e2m1."""
+_ARITHMETIC_BITS = {fmt: fmt.storage_bits for fmt in _SIGNIFICAND_BITS} | {NumberFormat.TF32: 19}
+"""Width of the format an adder handles: its storage bits, except tf32 (19 bits held in 32)."""
+FLOAT_FORMATS = tuple(_SIGNIFICAND_BITS)
 """Number formats costed as floating point; the rest (int8, int4) are integer."""
 
 
@@ -179,16 +181,18 @@ class Technology:
 
     def _float_op(self, op: str, fmt: NumberFormat) -> tuple[float, float]:
         fmt = NumberFormat(fmt)
-        if fmt not in _FORMAT_BITS:
+        if fmt not in _SIGNIFICAND_BITS:
             raise ValueError(f"{fmt.label} is an integer format; use the int_* methods")
         if (op, fmt.label) in self.float_ops:
             return self.float_ops[(op, fmt.label)]
-        # Two-point fits through fp16 and fp32 (see the module docstring).
+        # Two-point fits through fp16 and fp32 between them, power laws from fp16 below (module docstring).
         if op == "mult":
             x, x16, x32 = (_SIGNIFICAND_BITS[f] ** 2 for f in (fmt, NumberFormat.FP16, NumberFormat.FP32))
         else:
-            x, x16, x32 = (_FORMAT_BITS[f] for f in (fmt, NumberFormat.FP16, NumberFormat.FP32))
+            x, x16, x32 = (_ARITHMETIC_BITS[f] for f in (fmt, NumberFormat.FP16, NumberFormat.FP32))
         lo, hi = self.float_ops[(op, "fp16")], self.float_ops[(op, "fp32")]
+        if x < x16:
+            return tuple(a * x / x16 for a in lo)
         return tuple(a + (b - a) * (x - x16) / (x32 - x16) for a, b in zip(lo, hi, strict=True))
 
 

@@ -58,7 +58,16 @@ class SparsityPattern(enum.IntEnum):
 
 
 class NumberFormat(enum.IntEnum):
-    """The arithmetic a layer's MACs run in (storage bits are separate columns)."""
+    """The arithmetic a layer's MACs run in (a layer's storage bits are separate columns).
+
+    Codes are stable (stored in workloads and results); a new format takes the next code.
+    ``FP8`` is e4m3 or e5m2, ``FP6`` e3m2 or e2m3, ``FP4`` e2m1 (OCP Microscaling Formats
+    v1.0, 2023): a datapath that runs the format runs each of its encodings.
+
+    Example:
+        >>> NumberFormat.FP4.storage_bits, [f.label for f in NumberFormat.FP4.wider][:2]
+        (4, ['fp6', 'fp8'])
+    """
 
     FP32 = 0
     TF32 = 1
@@ -67,11 +76,27 @@ class NumberFormat(enum.IntEnum):
     FP8 = 4
     INT8 = 5
     INT4 = 6
+    FP6 = 7
+    FP4 = 8
 
     @property
     def label(self) -> str:
         """Lower-case name used in presets and study files, e.g. ``"fp16"``."""
         return self.name.lower()
+
+    @property
+    def storage_bits(self) -> int:
+        """Bits one value occupies in memory (tf32 is stored as fp32; fp6 packs four values in 3 bytes)."""
+        return _STORAGE_BITS[self]
+
+    @property
+    def wider(self) -> tuple[NumberFormat, ...]:
+        """Formats that hold every value of this one exactly, nearest first (itself excluded).
+
+        Where a datapath lacks a format, the value runs in one of these and the network's
+        numbers do not change, only its speed and energy.
+        """
+        return _WIDER[self]
 
     @classmethod
     def parse(cls, label: str) -> NumberFormat:
@@ -82,6 +107,29 @@ class NumberFormat(enum.IntEnum):
             choices = ", ".join(f.label for f in cls)
             raise ValueError(f"unknown number format {label!r}; choose from {choices}") from None
 
+
+_STORAGE_BITS = {
+    NumberFormat.FP32: 32, NumberFormat.TF32: 32, NumberFormat.FP16: 16, NumberFormat.BF16: 16,
+    NumberFormat.FP8: 8, NumberFormat.INT8: 8, NumberFormat.INT4: 4, NumberFormat.FP6: 6, NumberFormat.FP4: 4,
+}
+"""Storage bits of each format: the one table every model reads (:attr:`NumberFormat.storage_bits`)."""
+
+_WIDER: dict[NumberFormat, tuple[NumberFormat, ...]] = {
+    NumberFormat.FP32: (),
+    NumberFormat.TF32: (NumberFormat.FP32,),
+    # fp16's 5-bit exponent and bf16's 8-bit one fit tf32's 8 bits, their 10 and 7 mantissa bits its 10.
+    NumberFormat.FP16: (NumberFormat.TF32, NumberFormat.FP32),
+    NumberFormat.BF16: (NumberFormat.TF32, NumberFormat.FP32),
+    # int8 and both fp8 encodings fit fp16 (e5m2 is fp16's exponent with 2 mantissa bits).
+    NumberFormat.FP8: (NumberFormat.FP16, NumberFormat.TF32, NumberFormat.FP32),
+    NumberFormat.INT8: (NumberFormat.FP16, NumberFormat.TF32, NumberFormat.FP32),
+    NumberFormat.INT4: (NumberFormat.INT8, NumberFormat.FP16, NumberFormat.TF32, NumberFormat.FP32),
+    # e3m2 and e2m3 (max 28 and 7.5, at most 3 mantissa bits) are e4m3 values.
+    NumberFormat.FP6: (NumberFormat.FP8, NumberFormat.FP16, NumberFormat.TF32, NumberFormat.FP32),
+    # e2m1 (0, 0.5, 1, 1.5, 2, 3, 4, 6) is an e3m2 and an e2m3 value.
+    NumberFormat.FP4: (NumberFormat.FP6, NumberFormat.FP8, NumberFormat.FP16, NumberFormat.TF32, NumberFormat.FP32),
+}
+"""Formats holding every value of the key, nearest first (:attr:`NumberFormat.wider`)."""
 
 MAC_KINDS = (LayerKind.CONV, LayerKind.DEPTHWISE_CONV, LayerKind.LINEAR)
 """Kinds whose work is multiply-accumulates on a weight tensor (the prunable layers)."""

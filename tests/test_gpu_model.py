@@ -28,8 +28,6 @@ GPU_PRESETS = (
     "gtx_1080ti", "rtx_2080ti", "titan_x", "titan_xp", "titan_rtx",
 )
 MODEL = GPURooflineModel()
-BITS = {NumberFormat.FP32: 32, NumberFormat.TF32: 32, NumberFormat.FP16: 16, NumberFormat.BF16: 16,
-        NumberFormat.FP8: 8, NumberFormat.INT8: 8, NumberFormat.INT4: 4}
 
 
 def hardware(name: str) -> GPUConfig:
@@ -39,7 +37,7 @@ def hardware(name: str) -> GPUConfig:
 
 
 def quantized(workload: Workload, fmt: NumberFormat) -> Workload:
-    return workload.with_compression(math=fmt, weight_bits=BITS[fmt], act_bits=BITS[fmt])
+    return workload.with_compression(math=fmt, weight_bits=fmt.storage_bits, act_bits=fmt.storage_bits)
 
 
 def gemm(m: int, n: int, k: int, fmt: NumberFormat = NumberFormat.FP16) -> Workload:
@@ -172,8 +170,8 @@ def _write_variant(tmp_path, change: dict, drop: str | None = None):
     ({}, "graph_launch_us", "graph_launch_us", ("is missing",)),
     ({"peak_tflops": "66.9"}, None, "peak_tflops", ("is 66.9; give a table {name = number > 0} keyed by fp32,",)),
     ({"peak_tflops": "{ fp16 = 989.4 }"}, None, "peak_tflops.fp32", ("is missing",)),
-    ({"peak_tflops": "{ fp32 = 66.9, fp4 = 4000.0 }"}, None, "peak_tflops.fp4",
-     ("is not a known key; allowed: fp32, tf32, fp16, bf16, fp8, int8, int4",)),
+    ({"peak_tflops": "{ fp32 = 66.9, fp2 = 4000.0 }"}, None, "peak_tflops.fp2",
+     ("is not a known key; allowed: fp32, tf32, fp16, bf16, fp8, int8, int4, fp6, fp4",)),
     ({"peak_tflops": "{ fp32 = 0 }"}, None, "peak_tflops.fp32", ("is 0; give a number > 0",)),
     ({"idle_power_w": "800.0"}, None, "idle_power_w", ("is 800.0; give a number below tdp_w = 700.0",)),
 ])
@@ -225,7 +223,9 @@ def test_format_fallback_and_engines() -> None:
     b.pool("pool", c=32, h=16, w=16, r=2, stride=2)
     runs = {}
     for name, fmt in [("h100", NumberFormat.INT4), ("v100", NumberFormat.BF16), ("v100", NumberFormat.INT8),
-                      ("gtx_1080ti", NumberFormat.FP16), ("a100", NumberFormat.FP8), ("t4", NumberFormat.INT4)]:
+                      ("gtx_1080ti", NumberFormat.FP16), ("a100", NumberFormat.FP8), ("t4", NumberFormat.INT4),
+                      ("h100", NumberFormat.FP4), ("h100", NumberFormat.FP6), ("a100", NumberFormat.FP4),
+                      ("b200", NumberFormat.FP4), ("b200", NumberFormat.FP6), ("b200", NumberFormat.INT4)]:
         cost = MODEL.evaluate(quantized(b.build(), fmt), hardware(name))
         runs[name, fmt.label] = cost.layer_detail["math_run"].tolist()
         assert cost.layer_detail["engine"].tolist() == ["gemm", "vector", "vector"]
@@ -237,6 +237,12 @@ def test_format_fallback_and_engines() -> None:
         ("gtx_1080ti", "fp16"): ["fp32", "fp32", "fp32"],
         ("a100", "fp8"): ["fp16", "fp32", "fp32"],
         ("t4", "int4"): ["int4", "fp32", "fp32"],
+        ("h100", "fp4"): ["fp8", "fp32", "fp32"],
+        ("h100", "fp6"): ["fp8", "fp32", "fp32"],
+        ("a100", "fp4"): ["fp16", "fp32", "fp32"],
+        ("b200", "fp4"): ["fp4", "fp32", "fp32"],
+        ("b200", "fp6"): ["fp6", "fp32", "fp32"],
+        ("b200", "int4"): ["int8", "fp32", "fp32"],
     }
 
 

@@ -15,7 +15,9 @@ from cost_models import NumberFormat, WorkloadBuilder, evaluate
 from nas.compression import (
     FORMATS,
     ActivationFakeQuant,
+    QuantFormat,
     fake_quantize,
+    ir_format,
     quant_format,
     quantize_module,
     quantize_workload,
@@ -261,7 +263,11 @@ def small_workload():
     ("int2", "int3", NumberFormat.INT4),
     ("int4", "int8", NumberFormat.INT8),
     ("fp8_e4m3", "fp8_e5m2", NumberFormat.FP8),
-    ("fp4_e2m1", "fp6_e3m2", NumberFormat.FP8),
+    ("fp4_e2m1", "fp6_e3m2", NumberFormat.FP6),
+    ("fp4_e2m1", "fp4_e2m1", NumberFormat.FP4),
+    ("fp6_e2m3", "fp6_e3m2", NumberFormat.FP6),
+    ("fp4_e2m1", "fp8_e5m2", NumberFormat.FP8),
+    ("int4", "fp4_e2m1", NumberFormat.FP16),
     ("int8", "fp8_e4m3", NumberFormat.FP16),
     ("fp16", "fp16", NumberFormat.FP16),
     ("bf16", "bf16", NumberFormat.BF16),
@@ -272,6 +278,46 @@ def test_quantize_workload_sets_bits_and_math(weights, acts, math_format):
     assert (wl.weight_bits == FORMATS[weights].bits).all()
     assert (wl.act_bits == FORMATS[acts].bits).all()
     assert (wl.math == math_format).all()
+
+
+def _every_value(fmt) -> torch.Tensor:
+    """All finite values of a float format, built from its fields (subnormals, normals), both signs."""
+    steps = 2 ** fmt.mantissa_bits
+    subnormal = [m / steps * fmt.min_normal for m in range(steps)]
+    normal = [(1 + m / steps) * 2.0 ** (e - fmt.bias) for e in range(1, 2 ** fmt.exponent_bits) for m in range(steps)]
+    magnitudes = torch.tensor([v for v in subnormal + normal if v <= fmt.max_value], dtype=torch.float64)
+    return torch.cat([magnitudes, -magnitudes])
+
+
+TF32 = QuantFormat("tf32", 19, "float", 8, 10, 127, (2 - 2.0**-10) * 2.0**127, True, True)
+"""NVIDIA's tf32: fp32's 8-bit exponent, a 10-bit mantissa (not a quantization format, a GEMM input)."""
+
+
+def test_every_value_lists_a_format_exactly():
+    fp4 = _every_value(FORMATS["fp4_e2m1"])
+    assert sorted(set(fp4.abs().tolist())) == [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]
+    assert len(_every_value(FORMATS["fp6_e3m2"])) == len(_every_value(FORMATS["fp6_e2m3"])) == 64
+
+
+@pytest.mark.parametrize("name", ["fp4_e2m1", "fp6_e2m3", "fp6_e3m2", "fp8_e4m3", "fp8_e5m2", "fp16", "bf16"])
+def test_a_format_widens_only_to_formats_that_hold_its_values(name):
+    # NumberFormat.wider is what a GPU runs a missing format in: the network's numbers must not change.
+    values = _every_value(FORMATS[name])
+    for wider in ir_format(name).wider:
+        if wider == NumberFormat.FP32:
+            holds = torch.equal(values.float().double(), values)
+        else:
+            encodings = [TF32] if wider == NumberFormat.TF32 else \
+                [fmt for key, fmt in FORMATS.items() if key.split("_")[0] == wider.label]
+            assert encodings, wider.label
+            holds = any(torch.equal(round_to_format(values, fmt), values) for fmt in encodings)
+        assert holds, (name, wider.label)
+
+
+def test_a_float_format_is_stored_at_its_own_bits():
+    for name, fmt in FORMATS.items():
+        stored = ir_format(name).storage_bits
+        assert stored == fmt.bits if fmt.kind == "float" else stored >= fmt.bits, name
 
 
 def test_weight_only_quantization_keeps_activations_and_their_math():

@@ -113,29 +113,16 @@ _IR_FORMAT = {
     "bf16": NumberFormat.BF16,
     "fp8_e4m3": NumberFormat.FP8,
     "fp8_e5m2": NumberFormat.FP8,
-    # Every fp6 and fp4 value is exactly an e4m3 value (fewer exponent and mantissa
-    # bits), and the IR has no narrower float: they compute as fp8.
-    "fp6_e3m2": NumberFormat.FP8,
-    "fp6_e2m3": NumberFormat.FP8,
-    "fp4_e2m1": NumberFormat.FP8,
-}
-
-# Formats that hold every value of the key, nearest first: where a MAC of two
-# operands in different formats runs (the first format in both chains).
-_HOLDS = {
-    NumberFormat.FP32: (NumberFormat.FP32,),
-    NumberFormat.TF32: (NumberFormat.TF32, NumberFormat.FP32),
-    NumberFormat.FP16: (NumberFormat.FP16, NumberFormat.TF32, NumberFormat.FP32),
-    NumberFormat.BF16: (NumberFormat.BF16, NumberFormat.TF32, NumberFormat.FP32),
-    NumberFormat.FP8: (NumberFormat.FP8, NumberFormat.FP16, NumberFormat.TF32, NumberFormat.FP32),
-    NumberFormat.INT8: (NumberFormat.INT8, NumberFormat.FP16, NumberFormat.TF32, NumberFormat.FP32),
-    NumberFormat.INT4: (NumberFormat.INT4, NumberFormat.INT8, NumberFormat.FP16, NumberFormat.TF32,
-                        NumberFormat.FP32),
+    "fp6_e3m2": NumberFormat.FP6,
+    "fp6_e2m3": NumberFormat.FP6,
+    "fp4_e2m1": NumberFormat.FP4,
 }
 
 
 def _join(a: NumberFormat, b: NumberFormat) -> NumberFormat:
-    return next(f for f in _HOLDS[a] if f in _HOLDS[b])
+    """Where a MAC of an ``a`` and a ``b`` operand runs: the first format holding both (``NumberFormat.wider``)."""
+    holds_b = (b, *b.wider)
+    return next(f for f in (a, *a.wider) if f in holds_b)
 
 
 _JOIN = np.array([[_join(a, b) for b in NumberFormat] for a in NumberFormat], dtype=np.int8)
@@ -386,14 +373,15 @@ def quantize_workload(
     int5 .. int8            INT8
     int2 .. int4            INT4
     fp8_e4m3, fp8_e5m2      FP8
-    fp6_e3m2, fp6_e2m3,     FP8 (every value is an e4m3 value; the IR has no
-    fp4_e2m1                narrower float)
+    fp6_e3m2, fp6_e2m3      FP6
+    fp4_e2m1                FP4
     fp16 / bf16             FP16 / BF16
     ======================  ==========
 
     and two different ones meet in the first format that holds both (int4 x int8 -> INT8,
-    int8 x fp8 -> FP16). A cost model then runs ``math`` natively or widens it to what the
-    hardware has (an A100 or T4 runs FP8 as FP16), with the bits unchanged.
+    int8 x fp8 -> FP16, fp4 x fp8 -> FP8). A cost model then runs ``math`` natively or widens it
+    to what the hardware has (an A100 or T4 runs FP8 as FP16, an H100 FP4 as FP8), with the bits
+    unchanged.
 
     Args:
         workload: The network(s); all layers change (the weight-free ones read and write

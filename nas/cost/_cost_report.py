@@ -7,8 +7,8 @@ import numpy as np
 from cost_models import Cost, NumberFormat, Workload, evaluate, load_hardware
 from nas._errors import InputError
 
-PRECISION_BITS = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
-"""Storage bits of weights and activations for each arithmetic format."""
+PRECISION_BITS = {fmt.label: fmt.storage_bits for fmt in NumberFormat}
+"""Storage bits of weights and activations for each arithmetic format (``NumberFormat.storage_bits``)."""
 
 def apply_precision(
     workload: Workload, precision: str, *, weight_bits: int | None = None, act_bits: int | None = None
@@ -17,7 +17,7 @@ def apply_precision(
 
     Args:
         workload: The network.
-        precision: One of ``fp32, tf32, fp16, bf16, fp8, int8, int4``.
+        precision: A :class:`~cost_models.NumberFormat` label: ``fp32, tf32, fp16, bf16, fp8, int8, int4, fp6, fp4``.
         weight_bits: Bits per stored weight; default the precision's width.
         act_bits: Bits per activation; default the precision's width.
     """
