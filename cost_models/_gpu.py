@@ -430,7 +430,9 @@ class GPURooflineModel(CostModel):
         matmul = wl.kind[g] == LayerKind.MATMUL
         groups = wl.groups[g].astype(float)
         channels = (wl.c[g] // wl.groups[g]).astype(float)
-        k_depth = np.where(conv, aligned_channels(channels, wl.act_bits[g]) * wl.r[g] * wl.s[g], channels)
+        # Sub-byte and odd widths load in power-of-two containers (fp6 unpacks to a byte, int5 is int8).
+        load_bits = np.exp2(np.ceil(np.log2(wl.act_bits[g])))
+        k_depth = np.where(conv, aligned_channels(channels, load_bits) * wl.r[g] * wl.s[g], channels)
         rows = np.where(matmul, wl.p[g], wl.n[g] * wl.p[g] * wl.q[g]).astype(float)
         products = np.where(matmul, wl.n[g] * groups, np.where(conv, groups, 1.0))
         cols = np.where(conv, wl.k[g] / groups, wl.k[g]).astype(float)

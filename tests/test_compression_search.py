@@ -4,9 +4,16 @@ import numpy as np
 import optuna
 import pytest
 
-from cost_models import MAC_KINDS
+from cost_models import MAC_KINDS, NumberFormat, evaluate
 from nas import StudySpecError, run_search, study_to_dataset
-from nas.study import choice_from_params, compress_workload, evaluate_candidate, suggest_candidate, suggest_compression
+from nas.study import (
+    build_candidate,
+    choice_from_params,
+    compress_workload,
+    evaluate_candidate,
+    suggest_candidate,
+    suggest_compression,
+)
 
 CONV3 = dict.fromkeys(("edge_0_1", "edge_0_2", "edge_1_2", "edge_0_3", "edge_1_3", "edge_2_3"), "nor_conv_3x3")
 SEARCHED = {"prune_ratio": [0.0, 0.9], "pattern": ["unstructured", "2:4", "channel"],
@@ -123,3 +130,22 @@ def test_sharing_shrinks_the_file_and_a_study_records_compression(proxy_spec, tm
     for coord in ("prune_pattern", "weight_format", "share_bits"):
         assert coord in dataset.coords
     assert dataset.compressed_size_bytes.attrs["units"] == "B"
+
+
+def test_an_fp4_study_runs_at_the_b200_s_fp4_rate_and_on_the_h100_s_fp8_path(small_spec):
+    spec = small_spec(
+        name="fp4", accuracy={"source": "params"}, hardware={"presets": ["b200", "h100"], "batch_size": 256},
+        compression={"weight_format": ["fp8_e4m3", "fp4_e2m1"], "act_format": ["fp8_e4m3", "fp4_e2m1"]},
+        objectives=[{"metric": "latency_s", "direction": "minimize"}])
+    cell = {**dict.fromkeys(CONV3, "skip_connect"), "edge_0_1": "nor_conv_1x1"}  # few weights to fake-quantize
+    latency = {(hardware, fmt): evaluate_candidate(spec, {**cell, "hardware": hardware, "weight_format": fmt,
+                                                          "act_format": fmt}, trial_number=0)["latency_s"]
+               for hardware, fmt in (("b200", "fp8_e4m3"), ("b200", "fp4_e2m1"), ("h100", "fp4_e2m1"))}
+    assert latency["b200", "fp4_e2m1"] < latency["b200", "fp8_e4m3"]
+    # The H100 has no fp4 tensor cores: the candidate costs what its 4-bit workload costs in fp8.
+    params = {**cell, "hardware": "h100", "weight_format": "fp4_e2m1", "act_format": "fp4_e2m1"}
+    built = build_candidate(spec, params, trial_number=0, module=False)
+    assert set(built.workload.weight_bits.tolist()) == {4} and built.hardware.name == "h100"
+    assert (built.workload.math == NumberFormat.FP4).all()
+    as_fp8 = evaluate(built.workload.with_compression(math=NumberFormat.FP8), built.hardware)
+    assert latency["h100", "fp4_e2m1"] == pytest.approx(as_fp8.latency_s[0], rel=1e-12)

@@ -96,3 +96,14 @@ def test_reference_model_is_traced_and_costed():
     unknown = run("--model", "resnet19", "--hardware", "tpu_v1")
     assert unknown.exit_code == 2
     assert "resnet18" in unknown.output
+
+
+def test_fp4_on_a_b200_runs_on_its_fp4_tensor_cores():
+    args = ("--space", "nb201", "--arch", CONV3, "--batch-size", "256")
+    fp4, fp8 = (run(*args, "--hardware", "b200", "--precision", p) for p in ("fp4", "fp8"))
+    assert fp4.exit_code == 0 and fp8.exit_code == 0, fp4.output + fp8.output
+    workload = get_space("nb201").workload(CONV3, batch_size=256)
+    expected = cost_network(workload, "b200", "fp4")
+    assert set(expected.layer_detail["math_run"][expected.layer_detail["engine"] == "gemm"]) == {"fp4"}
+    assert totals(fp4.output)["latency_s"] == pytest.approx(expected.latency_s[0], rel=1e-5)
+    assert totals(fp4.output)["latency_s"] < totals(fp8.output)["latency_s"]

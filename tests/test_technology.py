@@ -56,6 +56,19 @@ def test_float_formats_between_fp16_and_fp32(tech45):
         tech45.float_mac_energy_pj(NumberFormat.INT8)
 
 
+def test_narrow_floats_cost_less_and_never_go_negative(tech45):
+    # Below fp16 the units scale from fp16 as integer widths do: multiply ~ significand**2, add ~ bits.
+    narrowing = [NumberFormat.FP16, NumberFormat.BF16, NumberFormat.FP8, NumberFormat.FP6, NumberFormat.FP4]
+    for op in ("mult", "add"):
+        energy = [tech45.float_energy_pj(op, f) for f in narrowing]
+        assert all(e > 0 for e in energy) and energy == sorted(energy, reverse=True), op
+    areas = [tech45.float_mac_area_um2(f) for f in narrowing]
+    assert all(a > 0 for a in areas) and areas == sorted(areas, reverse=True)
+    # fp4 e2m1 multiplies 2-bit significands: (2/11)**2 of fp16's multiplier; its add is 4/16 of fp16's.
+    assert tech45.float_energy_pj("mult", NumberFormat.FP4) == pytest.approx(1.1 * 4 / 121)
+    assert tech45.float_energy_pj("add", NumberFormat.FP4) == pytest.approx(0.4 * 4 / 16)
+
+
 def test_sram_energy_grows_as_sqrt_of_size(tech45):
     assert tech45.sram_pj_per_bit(4 * 65536) / tech45.sram_pj_per_bit(65536) == pytest.approx(2.0)
     # Horowitz's 1 MB cache read is ~10x the 8 KB one (sqrt(128) = 11.3).
