@@ -143,6 +143,40 @@ def test_policy_values_equal_a_compressed_trial():
     assert channel.macs < dense.macs and channel.compressed_size_bytes < dense.compressed_size_bytes
 
 
+def test_a_gpu_sweep_runs_in_the_execution_mode_a_search_of_the_same_study_does():
+    objectives = [{"metric": "latency_s", "direction": "minimize"}]
+    hardware = {"preset": "h100", "precision": "fp16", "grid": {"sustained_clock_mhz": [1410.0, 1830.0]}}
+    latency = {}
+    for mode in ("eager", "cuda_graph", None):
+        spec = _spec(hardware={**hardware, **({} if mode is None else {"execution_mode": mode})},
+                     space={"archs": [1462, 6111]}, objectives=objectives)
+        ds = run_sweep(spec)
+        study = spec.study_spec()
+        assert study.hardware.execution_mode == mode
+        assert ds.attrs["execution_mode"] == (mode or "cuda_graph")  # the h100 preset's own
+        for index, clock in ((1462, 1410.0), (6111, 1830.0)):
+            point = {"sustained_clock_mhz": clock}
+            trial = evaluate_candidate(study, spec.trial_params(index, point), trial_number=0)
+            swept_s = ds.latency_s.sel(arch_index=index, **point).item()
+            assert swept_s == pytest.approx(trial["latency_s"], rel=1e-12, abs=0), (mode, index, clock)
+        latency[mode] = ds.latency_s
+    # Eager PyTorch pays the host's issue time per op: a batch-1 CIFAR cell is much slower than its graph.
+    assert (latency["eager"] > 1.5 * latency["cuda_graph"]).all()
+    xr.testing.assert_identical(latency[None], latency["cuda_graph"])
+
+
+@pytest.mark.parametrize(("hardware", "expected"), [
+    ({"execution_mode": "graph"}, "unknown execution_mode 'graph'; choose from cuda_graph, eager"),
+    ({"execution_mode": "eager"}, "execution_mode applies to GPU presets; 'edge_systolic' is a systolic preset"),
+    ({"preset": "h100", "precision": "fp16", "execution_mode": "eager", "grid": {"execution_mode": ["eager"]}},
+     "execution_mode is fixed and also in grid; give it in one place"),
+])
+def test_a_bad_execution_mode_gives_one_line_naming_it(hardware, expected):
+    with pytest.raises(SweepSpecError) as error:
+        _spec(hardware=hardware)
+    assert "\n" not in str(error.value) and expected in str(error.value)
+
+
 def test_is_pareto_is_the_front_of_the_whole_grid(swept):
     spec, ds = swept
     columns = [ds[o.metric].broadcast_like(ds.latency_s).transpose(*ds.latency_s.dims).values.reshape(-1)

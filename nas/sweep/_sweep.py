@@ -41,7 +41,7 @@ import pydantic
 import xarray as xr
 from pydantic import Field, field_validator, model_validator
 
-from cost_models import HardwareSpecError, evaluate, load_hardware
+from cost_models import EXECUTION_MODES, HardwareConfig, HardwareSpecError, evaluate, load_hardware
 from nas._errors import InputError, NasError
 from nas._toml_file import StrictModel, first_error, load_toml_model, validate_model
 from nas.benchmarks._nb201_table import NB201AccuracyTable
@@ -120,12 +120,16 @@ class SweepHardwareSection(StrictModel):
     Each grid key is a key of the preset's file, in its units, with the values to sweep
     (``rows = [16, 32, 64]``); every combination is one hardware point, loaded with
     :func:`cost_models.load_hardware` and validated like the file itself.
+    ``execution_mode = "eager" | "cuda_graph"`` fixes how a GPU preset's kernels are issued at
+    every point, as a study's ``[hardware] execution_mode`` does for its trials (default: the
+    preset's own); to compare the two modes, sweep it as a grid key instead.
     """
 
     preset: str
     precision: str = "fp16"
     batch_size: int = Field(default=1, gt=0)
     grid: dict[str, list[int | float | str | bool]] = {}
+    execution_mode: str | None = None
 
     @field_validator("preset")
     @classmethod
@@ -143,8 +147,22 @@ class SweepHardwareSection(StrictModel):
             raise InputError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_BITS)}")
         return precision
 
+    @field_validator("execution_mode")
+    @classmethod
+    def _known_mode(cls, mode: str | None) -> str | None:
+        if mode is not None and mode not in EXECUTION_MODES:
+            raise InputError(f"unknown execution_mode {mode!r}; choose from {', '.join(EXECUTION_MODES)}")
+        return mode
+
     @model_validator(mode="after")
     def _grid_points_load(self) -> SweepHardwareSection:
+        if self.execution_mode is not None:
+            family = load_hardware(self.preset).family
+            if family != "gpu":
+                raise InputError(f"execution_mode applies to GPU presets; {self.preset!r} is a {family} preset: "
+                                 "remove the key")
+            if "execution_mode" in self.grid:
+                raise InputError("execution_mode is fixed and also in grid; give it in one place")
         for key, values in self.grid.items():
             if not values:
                 raise InputError(f"grid.{key}: give at least one value")
@@ -160,9 +178,17 @@ class SweepHardwareSection(StrictModel):
 
     def _load(self, overrides: Mapping[str, Any], where: str) -> None:
         try:
-            load_hardware(self.preset, overrides)
+            self.config(overrides)
         except HardwareSpecError as error:
             raise InputError(f"{where}: {str(error).split('.toml: ', 1)[-1]}") from None
+
+    def fixed_keys(self) -> dict[str, str]:
+        """Keys set at every point besides the grid's: ``execution_mode`` when the section gives one."""
+        return {} if self.execution_mode is None else {"execution_mode": self.execution_mode}
+
+    def config(self, point: Mapping[str, Any]) -> HardwareConfig:
+        """The hardware of one grid point: the preset with the fixed keys and the point's values."""
+        return load_hardware(self.preset, {**self.fixed_keys(), **point})
 
     def points(self) -> list[dict[str, Any]]:
         """Every hardware point, as ``load_hardware`` overrides, in C order of the grid keys."""
@@ -304,7 +330,7 @@ class SweepSpec(StrictModel):
         if self.policies and policy is None:
             raise InputError("this sweep has policies; pick one with policy=INDEX")
         hardware = {"presets": [self.hardware.preset], "precision": self.hardware.precision,
-                    "batch_size": self.hardware.batch_size}
+                    "batch_size": self.hardware.batch_size, **self.hardware.fixed_keys()}
         if self.hardware.grid:
             hardware["search"] = {self.hardware.preset: dict(self.hardware.grid)}
         data = {
@@ -407,7 +433,7 @@ def _cost_chunk(spec: SweepSpec, archs: np.ndarray, policy: int | None, points: 
     from nas.compression import workload_compressed_size_bytes
 
     choice = None if policy is None else spec.policies[policy].choice()
-    hardware = [load_hardware(spec.hardware.preset, point) for point in points]
+    hardware = [spec.hardware.config(point) for point in points]
     per_network: dict[str, np.ndarray] = {}
     per_point: dict[str, np.ndarray] = {}
     area_mm2 = np.empty(len(points))
@@ -540,7 +566,9 @@ def _assemble(spec: SweepSpec, archs: np.ndarray, points: list[dict], chunks: li
                         {"description": "bits of the weight-sharing index; 0 = no weight sharing"}),
         )
     dataset = dataset.assign_coords(coords)
-    hardware = load_hardware(spec.hardware.preset)
+    hardware = spec.hardware.config({})
+    if hasattr(hardware, "execution_mode") and "execution_mode" not in spec.hardware.grid:
+        dataset.attrs["execution_mode"] = hardware.execution_mode
     dataset.attrs.update(
         sweep_name=spec.sweep.name,
         spec_json=spec.to_json(),
