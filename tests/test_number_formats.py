@@ -33,6 +33,16 @@ def _small_network():
     return b.build()
 
 
+def test_format_codes_are_stable_and_every_format_widens_to_fp32_without_narrowing():
+    # Codes are stored in workloads and results files: a new format appends, never renumbers.
+    assert {f.label: int(f) for f in NumberFormat} == {
+        "fp32": 0, "tf32": 1, "fp16": 2, "bf16": 3, "fp8": 4, "int8": 5, "int4": 6, "fp6": 7, "fp4": 8}
+    for fmt in NumberFormat:
+        assert fmt == NumberFormat.FP32 or fmt.wider[-1] == NumberFormat.FP32
+        assert all(wider.storage_bits >= fmt.storage_bits for wider in fmt.wider), fmt.label
+    assert [NumberFormat.FP6.storage_bits, NumberFormat.FP4.storage_bits] == [6, 4]
+
+
 def test_b200_fp4_doubles_a_large_gemm_but_not_a_memory_bound_layer():
     b200 = load_hardware("b200")
     large = {f: evaluate(quantize_workload(_gemm(8192, 8192, 8192), f, f), b200) for f in ("fp8_e4m3", "fp4_e2m1")}
