@@ -87,10 +87,11 @@ values (``weight_bits <= weight_index_bits``) and its activations fit the
 ``mac_bits``-wide fixed-point datapath; narrower activations gain nothing. EIE has no float
 datapath and reads only those bits, whatever ``math`` says: fp4 (e2m1) weights are 16 values, a
 4-bit codebook holds them exactly, and run as int4 weights do; fp6 weights (64 values) need
-weight sharing to fit it and are unsupported otherwise. fp4 and fp6 activations times their
-scale are exact 16-bit fixed-point values (e2m1 spans 0.5..6, e3m2 0.0625..28: 10 bits with
-the sign). Wider float activations are taken at their bit width too, though e4m3 (2**-9..448)
-needs 19 fixed-point bits: their rounding on a 16-bit datapath is not modelled.
+weight sharing to fit it and are unsupported otherwise. Every fp4 and fp6 activation value is
+an exact 16-bit fixed-point value (e2m1 spans 0.5..6, e3m2 0.0625..28: 10 bits with the sign),
+the per-tensor scale applied at the output as for integer activations. Wider float activations
+are taken at their bit width too, though e4m3 (2**-9..448) needs 19 fixed-point bits: their
+rounding on a 16-bit datapath is not modelled.
 
 Unsupported layers get NaN and a line in the breakdown's ``unsupported_reason``. EIE has no
 natural mapping for an activation-activation product (:attr:`LayerKind.MATMUL`: its "matrix" is
