@@ -87,6 +87,10 @@ def test_a_gpu_without_fp4_or_fp6_runs_them_exactly_as_the_format_it_widens_to(n
         np.testing.assert_array_equal(cost.layer_latency_s, widened.layer_latency_s)
         for level, joules in widened.layer_energy_by_level_j.items():
             np.testing.assert_array_equal(cost.layer_energy_by_level_j[level], joules)
+    # Stored at 6 bits, fp6 channels still load one per byte: the arithmetic is fp8's, the bytes fewer.
+    fp6, fp8 = (evaluate(quantize_workload(_small_network(), f, f), config) for f in ("fp6_e3m2", "fp8_e4m3"))
+    np.testing.assert_array_equal(fp6.layer_detail["compute_s"], fp8.layer_detail["compute_s"])
+    assert (fp6.layer_detail["memory_s"] < fp8.layer_detail["memory_s"]).all()
 
 
 @settings(max_examples=30, deadline=None)
