@@ -34,10 +34,11 @@ DEVICE = ("memory_efficiency", "l2_efficiency", "conv_efficiency", "conv_cuda_co
           "conv_channel_exponent", "window_taps_per_clk_sm.fp32", "window_taps_per_clk_sm.fp16",
           "depthwise_taps_per_clk_sm",
           "kernel_floor_us.gemm", "kernel_floor_us.conv", "kernel_floor_us.memory", "kernel_floor_us.window",
-          "kernel_floor_us.norm_16bit", "sparse_max_speedup", "sparse_overhead_us")
+          "kernel_floor_us.norm_16bit", "conv_floor_us_per_k_step", "sparse_max_speedup", "sparse_overhead_us")
 """Stage-1 constants (``table.key`` for an entry of a table key)."""
 EAGER = ("eager_issue_us.conv", "eager_issue_us.depthwise_conv", "eager_issue_us.linear", "eager_issue_us.pool",
-         "eager_issue_us.elementwise", "eager_issue_us.norm", "eager_issue_us.max_pool")
+         "eager_issue_us.elementwise", "eager_issue_us.elementwise_binary", "eager_issue_us.norm",
+         "eager_issue_us.norm_16bit", "eager_issue_us.max_pool")
 """Stage-2 constants (the kinds the measured networks have)."""
 _UPPER = {"memory_efficiency": 1.0, "l2_efficiency": 1.0, "conv_efficiency": 1.0}
 
