@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cost_models._cost import Cost, CostModel, HardwareConfig, HardwareSpecError
-from cost_models._gpu_execution import EXECUTION_MODES, eager_queue
+from cost_models._gpu_execution import EXECUTION_MODES
 from cost_models._gpu_kernels import (
     CONV,
     CUDA_CORE_TILE,
@@ -379,12 +379,12 @@ class GPURooflineModel(CostModel):
     **Latency.** Device time is :math:`t_{dev} = \max(t_{compute}, t_{mem}, t_{floor})` with
     the class's shortest kernel ``kernel_floor_us`` (a convolution's grows by
     ``conv_floor_us_per_k_step`` per step of its K loop). The ``execution_mode`` adds the issue
-    cost: ``cuda_graph`` :math:`t = t_{dev} + t_{gap}` (``graph_launch_us``); ``eager``: the
-    host issues each layer in ``eager_issue_us`` of its kind into an asynchronous queue, and a
-    layer costs its device time plus the time the GPU waited for the host to issue it
-    (:func:`~cost_models._gpu_execution.eager_queue`: a long kernel hides the issue of the
-    ops after it). ``layer_bound`` names the largest of compute, memory and launch (the
-    floor plus the gap, or the larger of the floor and the wait for the host).
+    cost: ``cuda_graph`` :math:`t = t_{dev} + t_{gap}` (``graph_launch_us``), ``eager``
+    :math:`t = \max(t_{dev}, t_{issue})` (``eager_issue_us`` of the layer kind, of the op
+    classes of :data:`ISSUE_KEYS`: the host issues a layer while the GPU runs the one before;
+    see :mod:`~cost_models._gpu_execution` for why not a deeper queue). ``layer_bound`` names
+    the largest of compute, memory and launch (the floor plus the gap, or the floor and the
+    host issue).
 
     **Energy** (power-based). With compute activity :math:`a_c = (F / P_{nom}) / t`
     (``utilization``; :math:`P_{nom}` the datasheet peak of the engine, doubled for 2:4)
@@ -558,9 +558,8 @@ class GPURooflineModel(CostModel):
             binary = np.flatnonzero((wl.kind == LayerKind.ELEMENTWISE) & (wl.input_elems > wl.output_elems))
             launch_s[binary] = hw.eager_issue_us["elementwise_binary"] * 1e-6
             launch_s[norms[wl.act_bits[norms] <= 16]] = hw.eager_issue_us["norm_16bit"] * 1e-6
-            # Queued kernels still run back to back with the gap a graph replay measures.
-            latency_s, wait_s = eager_queue(device_s + hw.graph_launch_us * 1e-6, launch_s, wl.network)
-            overhead_s = np.maximum(floor_s + setup_s, wait_s)
+            latency_s = np.maximum(device_s, launch_s)
+            overhead_s = np.maximum(floor_s + setup_s, launch_s)
         # The largest of compute, memory and overhead (ties go to the first, as argmax would).
         code = (memory_s > compute_s).astype(np.int8)
         code[overhead_s > np.maximum(compute_s, memory_s)] = 2

@@ -300,9 +300,7 @@ def test_more_bandwidth_or_peak_never_slows_a_layer(specs, batch, fmt, compressi
         faster = dataclasses.replace(config, memory_bandwidth_gbs=config.memory_bandwidth_gbs * factor)
     wl = network(specs, batch, fmt, compression)
     before, after = MODEL.evaluate(wl, config), MODEL.evaluate(wl, faster)
-    assert np.all(after.latency_s <= before.latency_s * (1 + 1e-12))
-    if config.execution_mode == "cuda_graph":  # in eager a faster kernel can leave the next one waiting on the host
-        assert np.all(after.layer_latency_s <= before.layer_latency_s * (1 + 1e-12))
+    assert np.all(after.layer_latency_s <= before.layer_latency_s * (1 + 1e-12))
 
 
 @settings(max_examples=60, deadline=None)
@@ -342,16 +340,8 @@ def test_energy_positive_finite_and_work_conserved(specs, batch, fmt, compressio
         np.testing.assert_allclose(cost.layer_latency_s, device + detail["launch_s"])
         overhead = fixed + detail["launch_s"]
     else:
-        # The asynchronous queue: each layer costs its kernel (plus the gap between kernels) and the time
-        # the GPU waited for the host; the network takes at least all the host issue and all the kernels,
-        # at most the two one after the other.
-        queued = device + config.graph_launch_us * 1e-6
-        wait = cost.layer_latency_s - queued
-        assert np.all(wait >= -1e-15)
-        issue_total, device_total = detail["launch_s"].sum(), queued.sum()
-        total = cost.latency_s[0]
-        assert max(issue_total, device_total) * (1 - 1e-9) <= total <= (issue_total + device_total) * (1 + 1e-9)
-        overhead = np.maximum(fixed, wait)
+        np.testing.assert_allclose(cost.layer_latency_s, np.maximum(device, detail["launch_s"]))
+        overhead = np.maximum(fixed, detail["launch_s"])
     # The bound names the largest term.
     terms = np.stack([detail["compute_s"], detail["memory_s"], overhead])
     assert cost.layer_bound.tolist() == [["compute", "memory", "launch"][i] for i in terms.argmax(axis=0)]

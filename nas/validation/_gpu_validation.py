@@ -60,8 +60,6 @@ class MeasuredRow:
         split: ``"fit"`` or ``"held-out"`` (:data:`FIT_SPLIT`).
         measured_s: Median measured latency, seconds.
         predicted_s: Model latency, seconds.
-        calls: Back-to-back calls its workload holds (an eager loop of op_overhead.csv), whose
-            time the model divides by them; 1 elsewhere.
     """
 
     file: str
@@ -72,7 +70,6 @@ class MeasuredRow:
     split: str
     measured_s: float
     predicted_s: float
-    calls: int = 1
 
     @property
     def launch_free(self) -> bool:
@@ -106,7 +103,7 @@ class MeasuredCases:
         rows = []
         for mode, templates in self.templates.items():
             latency = evaluate(self.workloads[mode], _with_mode(config, mode)).latency_s
-            rows += [dataclasses.replace(row, predicted_s=float(seconds) / row.calls)
+            rows += [dataclasses.replace(row, predicted_s=float(seconds))
                      for row, seconds in zip(templates, latency, strict=True)]
         return rows
 
@@ -223,27 +220,24 @@ def _gemm_cases() -> list[_Case]:
     return cases
 
 
-def op_workload(op: str, *, batch: int, channels: int, size: int, precision: str, calls: int = 1) -> Workload:
-    """One NB201 building block of op_overhead.csv as a Workload (``relu_conv3x3_bn`` is three layers),
-    ``calls`` times back to back in one network (the eager loop times 100 calls as one span)."""
+def op_workload(op: str, *, batch: int, channels: int, size: int, precision: str) -> Workload:
+    """One NB201 building block of op_overhead.csv as a Workload (``relu_conv3x3_bn`` is three layers)."""
     builder = WorkloadBuilder(batch_size=batch)
     shape = {"c": channels, "h": size, "w": size}
     parts = {"relu_conv3x3_bn": ("relu", "conv3x3", "batchnorm_eval"),
              "relu_conv1x1_bn": ("relu", "conv1x1", "batchnorm_eval")}.get(op, (op,))
-    for call in range(calls):
-        for part in parts:
-            name = part if call == 0 else f"{part}.{call}"
-            if part in ("relu", "zeros_like"):
-                builder.elementwise(name, **shape)
-            elif part == "add":
-                builder.elementwise(name, **shape, inputs=2)
-            elif part == "batchnorm_eval":
-                builder.norm(name, **shape)
-            elif part == "avg_pool_3x3":
-                builder.pool(name, **shape, r=3, padding=1)
-            else:
-                kernel = 3 if part == "conv3x3" else 1
-                builder.conv(name, **shape, k=channels, r=kernel, padding=kernel // 2, bias=False)
+    for part in parts:
+        if part in ("relu", "zeros_like"):
+            builder.elementwise(part, **shape)
+        elif part == "add":
+            builder.elementwise(part, **shape, inputs=2)
+        elif part == "batchnorm_eval":
+            builder.norm(part, **shape)
+        elif part == "avg_pool_3x3":
+            builder.pool(part, **shape, r=3, padding=1)
+        else:
+            kernel = 3 if part == "conv3x3" else 1
+            builder.conv(part, **shape, k=channels, r=kernel, padding=kernel // 2, bias=False)
     return apply_precision(builder.build(), precision)
 
 
@@ -253,12 +247,10 @@ def _op_cases() -> list[_Case]:
         if row["error"] or row["mode"] == "host_issue":
             continue
         precision = _PRECISION[row["dtype"]]
-        # The eager loop is one span over back-to-back calls, whose host issue and kernels overlap.
-        calls = int(row["calls_per_measurement"]) if _MODE[row["mode"]] == "eager" else 1
         workload = op_workload(row["op"], batch=int(row["batch"]), channels=int(row["C"]), size=int(row["H"]),
-                               precision=precision, calls=calls)
+                               precision=precision)
         cases.append(([MeasuredRow("op_overhead", row["op"], precision, int(row["batch"]), _MODE[row["mode"]],
-                                   "fit", float(row["us_per_op_median"]) * 1e-6, math.nan, calls)], workload))
+                                   "fit", float(row["us_per_op_median"]) * 1e-6, math.nan)], workload))
     return cases
 
 
