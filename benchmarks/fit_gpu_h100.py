@@ -11,10 +11,12 @@ every gemm.csv and op_overhead.csv row. Two stages, each a least-squares fit of
 equally:
 
 1. device constants (memory and L2 efficiency, conv efficiencies and channel exponent,
-   window tap rates, kernel floors, 2:4 constants) on the launch-free rows: NB201 and
-   op_overhead CUDA-graph rows, every GEMM, torchvision at batch 256;
-2. eager host issue cost per layer kind on the eager rows: NB201 eager, op_overhead's
-   eager loop and torchvision below batch 256.
+   window tap rates, kernel floors and the conv floor per K step, 2:4 constants) on the
+   launch-free rows: NB201 and op_overhead CUDA-graph rows, every GEMM, torchvision at
+   batch 256;
+2. eager host issue cost per layer kind and op class (two-tensor elementwise ops, 16-bit
+   batch norm) on the eager rows: NB201 eager, op_overhead's eager loop and torchvision
+   below batch 256.
 
 Measured constants (sustained clock, per-format GEMM efficiency, CUDA-graph gap) are read
 from ``machine.json`` figures in the preset and are not fitted.

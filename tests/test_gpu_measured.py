@@ -246,3 +246,42 @@ def test_nb201_eager_rows_rank_at_least_as_well_as_on_the_fit_rows(nb201_rows):
     # the cell's ops (tests/test_validation.py, KNOWN_MISSES). Pinned so it cannot get worse unnoticed.
     assert held_out.spearman >= 0.75 and fit.spearman >= 0.8
 
+
+
+def test_no_additive_cost_of_the_cells_ops_ranks_the_eager_rows_at_0_9():
+    """Why the eager NB201 rank is a known miss: the best cost that adds up per op falls short on the data itself.
+
+    Per (dtype, batch, mode) case, a non-negative least-squares fit of the latency on the deployed cell's op
+    counts (convs, pools, skips, adds, zeros, and a constant for the fixed layers), on all 152 cells at once
+    (in-sample), explains the CUDA-graph rows to ~1 % but ranks the eager rows, pooled per half, below 0.9.
+    """
+    from scipy.optimize import nnls
+
+    from nas.validation import spearman_rho
+    from search_spaces import arch_to_index, deployed_plan, parse_arch
+
+    rows = [r for r in _csv("nb201_calibration") if not r["error"]]
+    archs = sorted({r["arch"] for r in rows})
+    features = []
+    for arch in archs:
+        ops = parse_arch(arch)
+        live, zeros = deployed_plan(ops)
+        features.append([1.0, *(ops.count(op) for op in ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3",
+                                                          "skip_connect")),
+                         sum(max(0, n - 1) for n in live), float(zeros)])
+    features = np.array(features)
+    fit_half = np.array([arch_to_index(arch) % 2 == 0 for arch in archs])
+    best, measured = {}, {}
+    for case in sorted({(r["dtype"], r["batch"], r["mode"]) for r in rows}):
+        latency = {r["arch"]: float(r["latency_ms_median"]) for r in rows
+                   if (r["dtype"], r["batch"], r["mode"]) == case}
+        y = np.array([latency[arch] for arch in archs])
+        coef, _ = nnls(features / y[:, None], np.ones(len(y)))  # least relative error
+        best[case], measured[case] = features @ coef, y
+        if case[2] == "graph":
+            assert np.std(np.log(y / best[case])) < 0.02
+    eager = [case for case in best if case[2] == "eager"]
+    for half in (fit_half, ~fit_half):
+        rho = spearman_rho(np.concatenate([best[c][half] for c in eager]),
+                           np.concatenate([measured[c][half] for c in eager]))
+        assert 0.75 < rho < 0.87
