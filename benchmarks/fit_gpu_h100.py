@@ -11,10 +11,12 @@ every gemm.csv and op_overhead.csv row. Two stages, each a least-squares fit of
 equally:
 
 1. device constants (memory and L2 efficiency, conv efficiencies and channel exponent,
-   window tap rates, kernel floors, 2:4 constants) on the launch-free rows: NB201 and
-   op_overhead CUDA-graph rows, every GEMM, torchvision at batch 256;
-2. eager host issue cost per layer kind on the eager rows: NB201 eager, op_overhead's
-   eager loop and torchvision below batch 256.
+   window tap rates, kernel floors and the conv floor per K step, 2:4 constants) on the
+   launch-free rows: NB201 and op_overhead CUDA-graph rows, every GEMM, torchvision at
+   batch 256;
+2. eager host issue cost per layer kind and op class (two-tensor elementwise ops, 16-bit
+   batch norm) on the eager rows: NB201 eager, op_overhead's eager loop and torchvision
+   below batch 256.
 
 Measured constants (sustained clock, per-format GEMM efficiency, CUDA-graph gap) are read
 from ``machine.json`` figures in the preset and are not fitted.
@@ -34,10 +36,11 @@ DEVICE = ("memory_efficiency", "l2_efficiency", "conv_efficiency", "conv_cuda_co
           "conv_channel_exponent", "window_taps_per_clk_sm.fp32", "window_taps_per_clk_sm.fp16",
           "depthwise_taps_per_clk_sm",
           "kernel_floor_us.gemm", "kernel_floor_us.conv", "kernel_floor_us.memory", "kernel_floor_us.window",
-          "kernel_floor_us.norm_16bit", "sparse_max_speedup", "sparse_overhead_us")
+          "kernel_floor_us.norm_16bit", "conv_floor_us_per_k_step", "sparse_max_speedup", "sparse_overhead_us")
 """Stage-1 constants (``table.key`` for an entry of a table key)."""
 EAGER = ("eager_issue_us.conv", "eager_issue_us.depthwise_conv", "eager_issue_us.linear", "eager_issue_us.pool",
-         "eager_issue_us.elementwise", "eager_issue_us.norm", "eager_issue_us.max_pool")
+         "eager_issue_us.elementwise", "eager_issue_us.elementwise_binary", "eager_issue_us.norm",
+         "eager_issue_us.norm_16bit", "eager_issue_us.max_pool")
 """Stage-2 constants (the kinds the measured networks have)."""
 _UPPER = {"memory_efficiency": 1.0, "l2_efficiency": 1.0, "conv_efficiency": 1.0}
 

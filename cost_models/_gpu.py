@@ -50,6 +50,12 @@ FLOOR_KEYS: tuple[str, ...] = (*KERNEL_CLASSES, "norm_16bit")
 """Keys of ``kernel_floor_us``: one per kernel class, and the 16-bit batch norm, whose
 channels-last kernel has a floor of its own (~6 us on an H100 at any batch)."""
 
+ISSUE_KEYS: tuple[str, ...] = (*(kind.name.lower() for kind in LayerKind), "elementwise_binary", "norm_16bit")
+"""Keys of ``eager_issue_us``: one per :class:`~cost_models.LayerKind`, and two op classes whose host
+cost differs from their kind's: an elementwise op on two tensors (``a + b``, ``x * scale``: a
+tensor operator, no ``nn.Module`` call; measured 8-12 us against 13-17 us for a ReLU module) and
+the 16-bit batch norm (cuDNN's channels-last half path: 44-48 us against 31-32 us in fp32)."""
+
 _HALF2_TAPS = 2.0
 """16-bit depthwise taps per fp32 tap: packed ``half2`` FMAs (``__hfma2``) do two per instruction
 (H100 whitepaper: 133.8 non-tensor fp16 TFLOP/s against 66.9 fp32)."""
@@ -113,10 +119,17 @@ class GPUConfig(HardwareConfig):
             one output) a direct depthwise convolution retires per SM clock with 32-bit
             activations; 16-bit ones run twice as many (packed ``half2`` FMAs).
         kernel_floor_us: Shortest device time of one kernel per class (keys
-            :data:`FLOOR_KEYS`), in microseconds, launch gap excluded.
+            :data:`FLOOR_KEYS`), in microseconds, launch gap excluded; for a convolution
+            the part outside its K loop (prologue, epilogue).
+        conv_floor_us_per_k_step: What each mainloop step of a convolution's K loop (one
+            128-byte row of the padded ``c r s`` depth per tensor-core step, 8 fp32 elements
+            on the CUDA cores) adds to its shortest kernel, in microseconds: a tile runs its
+            K loop serially, so a 1x1 conv (one step) is shorter than a 3x3 one on the same
+            channels (nine).
         graph_launch_us: Gap per kernel when a CUDA graph replays, in microseconds.
         eager_issue_us: Host time to issue one op in eager PyTorch, per
-            :class:`~cost_models.LayerKind` label, in microseconds.
+            :class:`~cost_models.LayerKind` label and the op classes of :data:`ISSUE_KEYS`,
+            in microseconds.
         execution_mode: ``"cuda_graph"`` or ``"eager"``: how the layers' kernels are issued.
         tdp_w: Board power limit in watts.
         idle_power_w: Board power at working clocks with no arithmetic, in watts.
@@ -162,6 +175,7 @@ class GPUConfig(HardwareConfig):
     window_taps_per_clk_sm: dict[str, float] = dataclasses.field(hash=False)
     depthwise_taps_per_clk_sm: float
     kernel_floor_us: dict[str, float] = dataclasses.field(hash=False)
+    conv_floor_us_per_k_step: float
     graph_launch_us: float
     eager_issue_us: dict[str, float] = dataclasses.field(hash=False)
     execution_mode: str
@@ -190,7 +204,6 @@ class GPUConfig(HardwareConfig):
         fields = SpecFields(data, origin=origin, allowed=[f.name for f in dataclasses.fields(cls)])
         formats = [f.label for f in NumberFormat]
         peak_tflops = fields.number_table("peak_tflops", formats, required=["fp32"])
-        kinds = [kind.name.lower() for kind in LayerKind]
         config = cls(
             name=fields.string("name"),
             source=fields.string("source"),
@@ -220,8 +233,9 @@ class GPUConfig(HardwareConfig):
                                                        required=["fp32", "fp16"]),
             depthwise_taps_per_clk_sm=fields.number("depthwise_taps_per_clk_sm"),
             kernel_floor_us=fields.number_table("kernel_floor_us", FLOOR_KEYS, required=FLOOR_KEYS),
+            conv_floor_us_per_k_step=fields.number("conv_floor_us_per_k_step", positive=False),
             graph_launch_us=fields.number("graph_launch_us"),
-            eager_issue_us=fields.number_table("eager_issue_us", kinds, required=kinds),
+            eager_issue_us=fields.number_table("eager_issue_us", ISSUE_KEYS, required=ISSUE_KEYS),
             execution_mode=fields.choice("execution_mode", EXECUTION_MODES),
             tdp_w=fields.number("tdp_w"),
             idle_power_w=fields.number("idle_power_w"),
@@ -354,11 +368,14 @@ class GPURooflineModel(CostModel):
     (``dram_bytes`` + ``l2_bytes`` = all bytes moved).
 
     **Latency.** Device time is :math:`t_{dev} = \max(t_{compute}, t_{mem}, t_{floor})` with
-    the class's shortest kernel ``kernel_floor_us``. The ``execution_mode`` adds the issue
+    the class's shortest kernel ``kernel_floor_us`` (a convolution's grows by
+    ``conv_floor_us_per_k_step`` per step of its K loop). The ``execution_mode`` adds the issue
     cost: ``cuda_graph`` :math:`t = t_{dev} + t_{gap}` (``graph_launch_us``), ``eager``
-    :math:`t = \max(t_{dev}, t_{issue})` (``eager_issue_us`` of the layer kind: the host and
-    the GPU overlap). ``layer_bound`` names the largest of compute, memory and launch
-    (the floor plus the gap, or the floor and the host issue).
+    :math:`t = \max(t_{dev}, t_{issue})` (``eager_issue_us`` of the layer kind, of the op
+    classes of :data:`ISSUE_KEYS`: the host issues a layer while the GPU runs the one before;
+    see :mod:`~cost_models._gpu_execution` for why not a deeper queue). ``layer_bound`` names
+    the largest of compute, memory and launch (the floor plus the gap, or the floor and the
+    host issue).
 
     **Energy** (power-based). With compute activity :math:`a_c = (F / P_{nom}) / t`
     (``utilization``; :math:`P_{nom}` the datasheet peak of the engine, doubled for 2:4)
@@ -369,10 +386,9 @@ class GPURooflineModel(CostModel):
 
     **Not modelled.** Kernel fusion (each layer is one kernel), the power of cache traffic,
     host-side variance of eager mode (measured at 30-60 % between days on the same card), the
-    Python cost of nested ``nn.Module`` calls in eager mode (only per-op issue is counted), the
-    shorter minimum of 1x1 convolutions (2.8-3.3 us on the H100, against one 4.4 us floor per
-    class), and cuDNN's algorithm choice beyond implicit GEMM (Winograd and FFT show only as
-    ``conv_cuda_core_efficiency`` above 1 for strict fp32).
+    Python cost of nested ``nn.Module`` calls and of host-only ops (views, identities) in eager
+    mode (only per-op issue is counted), and cuDNN's algorithm choice beyond implicit GEMM
+    (Winograd and FFT show only as ``conv_cuda_core_efficiency`` above 1 for strict fp32).
 
     Example:
         >>> from cost_models import GPURooflineModel, NumberFormat, WorkloadBuilder, load_hardware
@@ -448,6 +464,9 @@ class GPURooflineModel(CostModel):
             else:
                 tile, min_tile = (hw.gemm_tile_m, hw.gemm_tile_n), MIN_TILE
                 tile_k = hw.gemm_tile_k * 16 // bits_of[wl.math[g][part]]
+                # A K that fits half a step runs the half-depth tile the autotuner also offers
+                # (a 16-channel 1x1 conv pads its K to 32, not 64).
+                tile_k = np.where(k_depth[part] * 2 <= tile_k, tile_k // 2, tile_k)
             # tiled_gemm_seconds takes one K-step per call: group the layers by it.
             seconds = np.empty(part.sum())
             for step in np.unique(tile_k):
@@ -462,6 +481,7 @@ class GPURooflineModel(CostModel):
         # never make a convolution faster.
         step = np.where(cuda_core, CUDA_CORE_TILE[2], hw.gemm_tile_k * 16 // bits_of[wl.math[g]])
         padded_channels = np.ceil(k_depth / step) * step / (wl.r[g] * wl.s[g])
+        conv_k_steps = np.where(conv, np.ceil(k_depth / step), 0.0)
         narrow = np.minimum(padded_channels, cols) / hw.conv_channel_knee
         conv_rate = (np.where(cuda_core, hw.conv_cuda_core_efficiency, hw.conv_efficiency)
                      * np.minimum(1.0, narrow) ** hw.conv_channel_exponent)
@@ -502,6 +522,7 @@ class GPURooflineModel(CostModel):
 
         floor_of = np.array([hw.kernel_floor_us[name] for name in KERNEL_CLASSES]) * 1e-6
         floor_s = floor_of[klass]
+        floor_s[g] += conv_k_steps * (hw.conv_floor_us_per_k_step * 1e-6)
         norms = np.flatnonzero(wl.kind == LayerKind.NORM)
         floor_s[norms[wl.act_bits[norms] <= 16]] = hw.kernel_floor_us["norm_16bit"] * 1e-6
         # 2:4 halves the multiplies (less metadata and epilogue: sparse_max_speedup) and pays a
@@ -527,6 +548,9 @@ class GPURooflineModel(CostModel):
         else:
             issue_of = np.array([hw.eager_issue_us[kind.name.lower()] for kind in LayerKind]) * 1e-6
             launch_s = issue_of[wl.kind]
+            binary = np.flatnonzero((wl.kind == LayerKind.ELEMENTWISE) & (wl.input_elems > wl.output_elems))
+            launch_s[binary] = hw.eager_issue_us["elementwise_binary"] * 1e-6
+            launch_s[norms[wl.act_bits[norms] <= 16]] = hw.eager_issue_us["norm_16bit"] * 1e-6
             latency_s = np.maximum(device_s, launch_s)
             overhead_s = np.maximum(floor_s + setup_s, launch_s)
         # The largest of compute, memory and overhead (ties go to the first, as argmax would).

@@ -72,12 +72,7 @@ def _conv_tflops(c: int, k: int, size: int, r: int, batch: int = 256, stride: in
     return float(cost.layer_detail["flop"][0] / cost.layer_detail["device_s"][0] / 1e12)
 
 
-_FLOOR_MISS = pytest.mark.xfail(strict=True, reason="one kernel floor per class (4.4 us for convs): cuDNN's 1x1 "
-                                 "convs run shorter kernels (2.8-3.3 us measured) than its 3x3 ones (4-5.5 us)")
-
-
-@pytest.mark.parametrize(("op", "channels"), [("conv3x3", 16), ("conv3x3", 64), ("conv1x1", 16),
-                                              pytest.param("conv1x1", 64, marks=_FLOOR_MISS)])
+@pytest.mark.parametrize(("op", "channels"), [("conv3x3", 16), ("conv3x3", 64), ("conv1x1", 16), ("conv1x1", 64)])
 def test_nb201_convolutions_match_their_measured_device_time(op, channels):
     measured = _op_measured(op, "float16", 256, channels, "graph")
     # Single kernels carry more spread than networks (op_overhead fp16 batch-256 rows: median |error| ~17 %).
@@ -119,8 +114,8 @@ def test_memory_bound_layers_reach_the_measured_dram_and_l2_rates():
 
 # 4. Launch: eager versus CUDA graph ---------------------------------------------------------
 
-@pytest.mark.parametrize("op", ["relu", "add", "conv3x3", pytest.param("conv1x1", marks=_FLOOR_MISS),
-                                "batchnorm_eval", "avg_pool_3x3", "zeros_like", "relu_conv3x3_bn"])
+@pytest.mark.parametrize("op", ["relu", "add", "conv3x3", "conv1x1", "batchnorm_eval", "avg_pool_3x3", "zeros_like",
+                                "relu_conv3x3_bn"])
 def test_eager_ops_cost_their_host_issue_and_graph_ops_their_device_time(op):
     for dtype, precision in (("float32", "fp32"), ("float16", "fp16")):
         eager = _op_model(op, precision, 1, 16, EAGER)
@@ -128,6 +123,27 @@ def test_eager_ops_cost_their_host_issue_and_graph_ops_their_device_time(op):
         assert eager == pytest.approx(_op_measured(op, dtype, 1, 16, "eager_loop"), rel=0.35)
         assert graph == pytest.approx(_op_measured(op, dtype, 1, 16, "graph"), rel=0.5)
         assert eager > 2.5 * graph
+
+
+def test_two_tensor_ops_and_16_bit_batch_norm_cost_their_own_host_issue():
+    # An add is a tensor operator (no nn.Module call): cheaper to issue than a ReLU module; cuDNN's
+    # channels-last half batch norm costs more host time than the fp32 one (op_overhead.csv, batch 1).
+    for dtype, precision in (("float32", "fp32"), ("float16", "fp16")):
+        assert _op_model("add", precision, 1, 64, EAGER) < _op_model("relu", precision, 1, 64, EAGER)
+        assert _op_measured("add", dtype, 1, 64, "host_issue") < _op_measured("relu", dtype, 1, 64, "host_issue")
+    assert _op_model("batchnorm_eval", "fp16", 1, 64, EAGER) > 1.15 * _op_model("batchnorm_eval", "fp32", 1, 64, EAGER)
+    assert (_op_measured("batchnorm_eval", "float16", 1, 64, "host_issue")
+            > 1.15 * _op_measured("batchnorm_eval", "float32", 1, 64, "host_issue"))
+
+
+def test_a_1x1_conv_is_a_shorter_kernel_than_a_3x3_one():
+    # The conv floor grows with the K loop: measured 2.8-2.9 us (1x1) against 4.1-5.5 us (3x3) at batch 1, fp16.
+    for channels in (16, 64):
+        one, three = _op_model("conv1x1", "fp16", 1, channels), _op_model("conv3x3", "fp16", 1, channels)
+        assert one < three
+        # The floor is fitted on whole networks: the lone 1x1 kernels come out ~30 % long, the 3x3 ones ~3 %.
+        assert one == pytest.approx(_op_measured("conv1x1", "float16", 1, channels, "graph"), rel=0.35)
+        assert three == pytest.approx(_op_measured("conv3x3", "float16", 1, channels, "graph"), rel=0.1)
 
 
 def test_cuda_graph_gap_and_minimum_kernel_are_the_measured_ones():
@@ -226,6 +242,46 @@ def test_nb201_held_out_cuda_graph_rows_meet_the_issue_targets(nb201_rows):
 def test_nb201_eager_rows_rank_at_least_as_well_as_on_the_fit_rows(nb201_rows):
     fit, held_out = (pooled_stats(nb201_rows, split)["nb201 eager"] for split in ("fit", "held-out"))
     # The issue asks rho >= 0.9; eager NB201 is host-bound and moves 30-60 % between days
-    # (README), and the model reaches ~0.73-0.80. Pinned here so it cannot get worse unnoticed.
-    assert held_out.spearman >= 0.7 and fit.spearman >= 0.75
+    # (README); per-op host costs reach 0.82 / 0.76 against a ceiling of 0.84 / 0.79 for any additive cost of
+    # the cell's ops (tests/test_validation.py, KNOWN_MISSES). Pinned so it cannot get worse unnoticed.
+    assert held_out.spearman >= 0.75 and fit.spearman >= 0.8
 
+
+
+def test_no_additive_cost_of_the_cells_ops_ranks_the_eager_rows_at_0_9():
+    """Why the eager NB201 rank is a known miss: the best cost that adds up per op falls short on the data itself.
+
+    Per (dtype, batch, mode) case, a non-negative least-squares fit of the latency on the deployed cell's op
+    counts (convs, pools, skips, adds, zeros, and a constant for the fixed layers), on all 152 cells at once
+    (in-sample), explains the CUDA-graph rows to ~1 % but ranks the eager rows, pooled per half, below 0.9.
+    """
+    from scipy.optimize import nnls
+
+    from nas.validation import spearman_rho
+    from search_spaces import arch_to_index, deployed_plan, parse_arch
+
+    rows = [r for r in _csv("nb201_calibration") if not r["error"]]
+    archs = sorted({r["arch"] for r in rows})
+    features = []
+    for arch in archs:
+        ops = parse_arch(arch)
+        live, zeros = deployed_plan(ops)
+        features.append([1.0, *(ops.count(op) for op in ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3",
+                                                          "skip_connect")),
+                         sum(max(0, n - 1) for n in live), float(zeros)])
+    features = np.array(features)
+    fit_half = np.array([arch_to_index(arch) % 2 == 0 for arch in archs])
+    best, measured = {}, {}
+    for case in sorted({(r["dtype"], r["batch"], r["mode"]) for r in rows}):
+        latency = {r["arch"]: float(r["latency_ms_median"]) for r in rows
+                   if (r["dtype"], r["batch"], r["mode"]) == case}
+        y = np.array([latency[arch] for arch in archs])
+        coef, _ = nnls(features / y[:, None], np.ones(len(y)))  # least relative error
+        best[case], measured[case] = features @ coef, y
+        if case[2] == "graph":
+            assert np.std(np.log(y / best[case])) < 0.02
+    eager = [case for case in best if case[2] == "eager"]
+    for half in (fit_half, ~fit_half):
+        rho = spearman_rho(np.concatenate([best[c][half] for c in eager]),
+                           np.concatenate([measured[c][half] for c in eager]))
+        assert 0.75 < rho < 0.87
