@@ -44,20 +44,39 @@ class Cost:
     layer_detail: dict[str, np.ndarray]
     area_mm2: float
     energy_method: str
+    _bounds_checked: dataclasses.InitVar[bool] = False
+    """Private: set by :meth:`take`, whose labels are rows of an already checked cost."""
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, _bounds_checked: bool) -> None:
         size = len(self.workload)
-        # Equality masks, not np.unique: sorting millions of strings costs more than the model.
-        known = np.zeros(size, dtype=bool)
-        for bound in BOUNDS:
-            known |= self.layer_bound == bound
-        if not known.all():
-            unknown = sorted(set(self.layer_bound[~known].tolist()))
-            raise ValueError(f"layer_bound holds {unknown}; allowed: {', '.join(BOUNDS)}")
+        if not _bounds_checked:
+            # Equality masks, not np.unique: sorting millions of strings costs more than the model.
+            known = np.zeros(size, dtype=bool)
+            for bound in BOUNDS:
+                known |= self.layer_bound == bound
+            if not known.all():
+                unknown = sorted(set(self.layer_bound[~known].tolist()))
+                raise ValueError(f"layer_bound holds {unknown}; allowed: {', '.join(BOUNDS)}")
         for label, column in (("layer_latency_s", self.layer_latency_s), ("layer_bound", self.layer_bound),
                               *self.layer_energy_by_level_j.items(), *self.layer_detail.items()):
             if len(column) != size:
                 raise ValueError(f"cost column {label!r} has {len(column)} rows; the workload has {size}")
+
+    def take(self, index: np.ndarray, workload: Workload) -> Cost:
+        """The cost of ``workload``, whose layer ``i`` is layer ``index[i]`` of this cost's workload.
+
+        Every per-layer column is gathered; the totals follow ``workload``'s networks. Used to cost
+        each distinct layer once (:class:`~cost_models._distinct_rows.DistinctRows`).
+        """
+        return dataclasses.replace(
+            self,
+            workload=workload,
+            layer_latency_s=self.layer_latency_s[index],
+            layer_energy_by_level_j={level: values[index] for level, values in self.layer_energy_by_level_j.items()},
+            layer_bound=self.layer_bound[index],
+            layer_detail={name: values[index] for name, values in self.layer_detail.items()},
+            _bounds_checked=True,
+        )
 
     @property
     def layer_energy_j(self) -> np.ndarray:

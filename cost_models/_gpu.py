@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cost_models._cost import Cost, CostModel, HardwareConfig, HardwareSpecError
+from cost_models._distinct_rows import DistinctRows
 from cost_models._gpu_execution import EXECUTION_MODES
 from cost_models._gpu_kernels import (
     CONV,
@@ -419,8 +420,13 @@ class GPURooflineModel(CostModel):
         """Cost every layer of ``workload`` on the GPU ``hardware``; see the class docstring."""
         if not isinstance(hardware, GPUConfig):
             raise TypeError(f"GPURooflineModel costs GPUConfig hardware, got {type(hardware).__name__}")
-        hw = hardware
-        wl = workload
+        # Every term is the layer's own (L2 residency, floors and issue costs included): each
+        # distinct row is costed once.
+        rows = DistinctRows.of(workload)
+        return rows.expand_cost(self._evaluate_rows(rows.table, hardware), workload)
+
+    def _evaluate_rows(self, wl: Workload, hw: GPUConfig) -> Cost:
+        """The layers of ``wl`` costed one by one (array arithmetic)."""
         size = len(wl)
         klass = kernel_class(wl.kind, wl.p, wl.q)
         gemm = klass <= CONV

@@ -147,6 +147,7 @@ from typing import ClassVar
 import numpy as np
 
 from cost_models._cost import Cost, CostModel, HardwareConfig
+from cost_models._distinct_rows import DistinctRows
 from cost_models._spec_fields import SpecFields
 from cost_models._systolic import gemm_dims
 from cost_models._technology import technology
@@ -323,32 +324,30 @@ class SparseEngineModel(CostModel):
         if not isinstance(hardware, SparseEngineConfig):
             raise TypeError(f"SparseEngineModel costs SparseEngineConfig, not {type(hardware).__name__}")
         hw = hardware
+        # Every term but weight residency is the layer's own, so each distinct row is costed once.
+        # Residency is the network's (all its compressed weights fit the PE SRAMs, or every layer
+        # streams its own): summed over the whole workload, it splits rows into resident and streamed.
+        rows = DistinctRows.of(workload)
+        spmat_bytes, pointer_bytes = _stored_weight_bytes(rows.table, hw)
+        spmat_total = workload.per_network(rows.expand(spmat_bytes))[workload.network]
+        pointer_total = workload.per_network(rows.expand(pointer_bytes))[workload.network]
+        resident = (spmat_total <= hw.n_pes * hw.sparse_matrix_sram_bytes_per_pe) & \
+            (pointer_total <= hw.n_pes * hw.pointer_sram_bytes_per_pe)
+        rows, streamed = rows.split(~resident)
+        return rows.expand_cost(self._evaluate_rows(rows.table, hw, streamed), workload)
+
+    def _evaluate_rows(self, workload: Workload, hw: SparseEngineConfig, streamed: np.ndarray) -> Cost:
+        """The layers of ``workload`` costed one by one; ``streamed``: the layer's network does not
+        keep its weights in the PE SRAMs, so the layer streams them from DRAM."""
         tech = technology(hw.process_node_nm)
         kind = workload.kind
         pes = hw.n_pes
-        is_conv = np.isin(kind, (LayerKind.CONV, LayerKind.DEPTHWISE_CONV))
-        has_weights = (kind == LayerKind.LINEAR) | (is_conv & (hw.conv_mapping == "im2col"))
-        # Lowered layers (module docstring): average pools and sums of k >= 2 tensors.
-        pool_mv = (kind == LayerKind.POOL) & (hw.pool_mapping == "matrix")
-        single_input = workload.input_elems == workload.output_elems
-        sum_mv = (kind == LayerKind.ELEMENTWISE) & ~single_input & (hw.elementwise_mapping == "matrix")
-        constant_weights = pool_mv | sum_mv
-        is_mv = has_weights | constant_weights
-        is_writeback = ((kind == LayerKind.ELEMENTWISE) & single_input) | (kind == LayerKind.NORM)
-        # A lowered layer's one constant weight takes one codebook entry, whatever its weight_bits.
-        fits_codebook = (workload.weight_bits <= hw.weight_index_bits) | constant_weights
-        fits_datapath = workload.act_bits <= hw.mac_bits
-        supported = ((is_mv & fits_codebook) | is_writeback) & fits_datapath
-        reason = _unsupported_reason(workload, hw, is_mv | is_writeback, fits_codebook | is_writeback,
-                                     fits_datapath)
-
-        groups, m, k_red, n_out = gemm_dims(workload)
-        inputs = workload.input_elems / workload.output_elems
-        groups = np.where(sum_mv, 1.0, groups)
-        k_red = np.where(sum_mv, inputs * workload.c, k_red)
-        n_out = np.where(sum_mv, workload.c, n_out)
-        d = np.where(sum_mv, 1.0 / workload.c, np.where(pool_mv, 1.0, workload.weight_density))
-        d_walked = _walked_density(workload, d, constant_weights)
+        mapping = _Mapping.of(workload, hw)
+        is_mv, supported = mapping.is_mv, mapping.supported
+        groups, m, k_red, n_out, d = mapping.groups, mapping.m, mapping.k_red, mapping.n_out, mapping.density
+        reason = _unsupported_reason(workload, hw, is_mv | mapping.is_writeback,
+                                     mapping.fits_codebook | mapping.is_writeback, mapping.fits_datapath)
+        d_walked = _walked_density(workload, d, mapping.constant_weights)
         # The matrix-vector terms are computed on the layers that run on the PEs only (in a
         # search space most layers are elementwise); other rows stay 0 (1 for the divisors)
         # and are masked below.
@@ -369,8 +368,7 @@ class SparseEngineModel(CostModel):
         entry_bits = hw.relative_index_bits + hw.weight_index_bits
         spmat_bytes = groups * k_red * col_entries * entry_bits / 8.0
         pointer_bytes = (groups * k_red * n_busy + p_used) * hw.pointer_bits / 8.0
-        dram_weights = np.where(is_mv, _streamed_weight_bytes(workload, is_mv & supported, spmat_bytes,
-                                                              pointer_bytes, hw), 0.0)
+        dram_weights = np.where(is_mv & streamed, spmat_bytes + pointer_bytes, 0.0)
 
         act_bytes = hw.mac_bits / 8.0
         # Per PE and input vector: entries beyond the registers, and whether both overflows fit the SRAM.
@@ -532,14 +530,66 @@ def _group_load(rows: np.ndarray, pes: np.ndarray, broadcasts: np.ndarray, densi
     return np.where((rows > 0) & (pes >= 0.5), load, 0.0)
 
 
-def _streamed_weight_bytes(workload: Workload, on_engine: np.ndarray, spmat_bytes: np.ndarray,
-                           pointer_bytes: np.ndarray, hw: SparseEngineConfig) -> np.ndarray:
-    """Compressed weight bytes each layer reads from DRAM: 0 when its network fits the PE SRAMs."""
-    spmat_total = workload.per_network(np.where(on_engine, spmat_bytes, 0.0))[workload.network]
-    pointer_total = workload.per_network(np.where(on_engine, pointer_bytes, 0.0))[workload.network]
-    resident = (spmat_total <= hw.n_pes * hw.sparse_matrix_sram_bytes_per_pe) & \
-        (pointer_total <= hw.n_pes * hw.pointer_sram_bytes_per_pe)
-    return np.where(resident, 0.0, spmat_bytes + pointer_bytes)
+@dataclasses.dataclass(frozen=True)
+class _Mapping:
+    """How each layer maps onto the PEs: which path runs it and the matrix it multiplies
+    (``groups`` block-diagonal matrices of ``n_out x k_red`` at weight density ``density``)."""
+
+    is_mv: np.ndarray
+    is_writeback: np.ndarray
+    constant_weights: np.ndarray
+    fits_codebook: np.ndarray
+    fits_datapath: np.ndarray
+    supported: np.ndarray
+    groups: np.ndarray
+    m: np.ndarray
+    k_red: np.ndarray
+    n_out: np.ndarray
+    density: np.ndarray
+
+    @classmethod
+    def of(cls, workload: Workload, hw: SparseEngineConfig) -> _Mapping:
+        kind = workload.kind
+        is_conv = np.isin(kind, (LayerKind.CONV, LayerKind.DEPTHWISE_CONV))
+        has_weights = (kind == LayerKind.LINEAR) | (is_conv & (hw.conv_mapping == "im2col"))
+        # Lowered layers (module docstring): average pools and sums of k >= 2 tensors.
+        pool_mv = (kind == LayerKind.POOL) & (hw.pool_mapping == "matrix")
+        single_input = workload.input_elems == workload.output_elems
+        sum_mv = (kind == LayerKind.ELEMENTWISE) & ~single_input & (hw.elementwise_mapping == "matrix")
+        constant_weights = pool_mv | sum_mv
+        is_mv = has_weights | constant_weights
+        is_writeback = ((kind == LayerKind.ELEMENTWISE) & single_input) | (kind == LayerKind.NORM)
+        # A lowered layer's one constant weight takes one codebook entry, whatever its weight_bits.
+        fits_codebook = (workload.weight_bits <= hw.weight_index_bits) | constant_weights
+        fits_datapath = workload.act_bits <= hw.mac_bits
+        supported = ((is_mv & fits_codebook) | is_writeback) & fits_datapath
+
+        groups, m, k_red, n_out = gemm_dims(workload)
+        inputs = workload.input_elems / workload.output_elems
+        return cls(
+            is_mv=is_mv, is_writeback=is_writeback, constant_weights=constant_weights,
+            fits_codebook=fits_codebook, fits_datapath=fits_datapath, supported=supported,
+            groups=np.where(sum_mv, 1.0, groups), m=m,
+            k_red=np.where(sum_mv, inputs * workload.c, k_red),
+            n_out=np.where(sum_mv, workload.c, n_out),
+            density=np.where(sum_mv, 1.0 / workload.c, np.where(pool_mv, 1.0, workload.weight_density)),
+        )
+
+
+def _stored_weight_bytes(workload: Workload, hw: SparseEngineConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Compressed weight bytes of each layer run on the PEs, in ``(sparse-matrix SRAM, pointer SRAM)``
+    (0 for the other layers): what its network must fit to keep its weights on chip."""
+    mapping = _Mapping.of(workload, hw)
+    rows = np.flatnonzero(mapping.is_mv & mapping.supported)
+    groups, k_red, n_out = mapping.groups[rows], mapping.k_red[rows], mapping.n_out[rows]
+    n_busy = np.minimum(n_out, hw.n_pes)
+    p_used = np.minimum(hw.n_pes, groups * n_out)
+    col_entries = _column_entries(n_out, n_busy, mapping.density[rows], hw)
+    spmat_bytes = np.zeros(len(workload))
+    pointer_bytes = np.zeros(len(workload))
+    spmat_bytes[rows] = groups * k_red * col_entries * (hw.relative_index_bits + hw.weight_index_bits) / 8.0
+    pointer_bytes[rows] = (groups * k_red * n_busy + p_used) * hw.pointer_bits / 8.0
+    return spmat_bytes, pointer_bytes
 
 
 def _area_mm2(hw: SparseEngineConfig) -> float:

@@ -132,6 +132,7 @@ from typing import ClassVar
 import numpy as np
 
 from cost_models._cost import Cost, CostModel, HardwareConfig
+from cost_models._distinct_rows import DistinctRows
 from cost_models._spec_fields import SpecFields
 from cost_models._technology import FLOAT_FORMATS, Technology, technology
 from cost_models._workload import MAC_KINDS, LayerKind, NumberFormat, Workload
@@ -370,7 +371,13 @@ class SystolicArrayModel(CostModel):
     def evaluate(self, workload: Workload, hardware: HardwareConfig) -> Cost:
         if not isinstance(hardware, SystolicConfig):
             raise TypeError(f"SystolicArrayModel costs SystolicConfig, not {type(hardware).__name__}")
-        hw = hardware
+        # Every term is the layer's own (a layer spills by its own bytes against the buffers):
+        # each distinct row is costed once.
+        rows = DistinctRows.of(workload)
+        return rows.expand_cost(self._evaluate_rows(rows.table, hardware), workload)
+
+    def _evaluate_rows(self, workload: Workload, hw: SystolicConfig) -> Cost:
+        """The layers of ``workload`` costed one by one (array arithmetic)."""
         tech = technology(hw.process_node_nm)
         widths = _executed_widths(workload, hw)
         is_mac = np.isin(workload.kind, _ARRAY_KINDS)
