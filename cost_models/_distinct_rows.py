@@ -130,33 +130,47 @@ def _rows(columns: list[np.ndarray], max_rows: int) -> tuple[np.ndarray, np.ndar
     """Row of each layer and one layer per row (any of its layers), from the key ``columns``; None
     when there are more than ``max_rows`` rows.
 
-    The columns that vary are folded into one 64-bit key: exactly, as digits of a mixed-radix number
-    (each column minus its minimum, in base its range), while the product of their ranges fits,
-    narrowest first; the wider ones (MACs and element counts span millions) then enter a polynomial
-    hash on top. The exact part cannot collide; each hashed column is checked against its row's
-    representative afterwards, together with the exact part, so a collision is caught and the rows
-    are found again by sorting the columns themselves.
+    The columns that vary are folded into one 64-bit key exactly, as digits of a mixed-radix number
+    (in base each column's range, narrowest first), while the product of their ranges fits 62 bits.
+    The wider columns (MACs and element counts span millions) are in a stacked search space set by
+    the narrow ones (a layer's shape sets its counts), so first they are only checked against their
+    row's representative; where they are not set by it, they enter a polynomial hash of the key and
+    are checked again, and a hash collision that survives falls back to sorting the columns.
     """
     size = len(columns[0])
     lows = [int(column.min()) for column in columns]
     spans = [int(column.max()) - low + 1 for column, low in zip(columns, lows, strict=True)]
     varying = sorted((span, i) for i, span in enumerate(spans) if span > 1)
-    exact = np.zeros(size, dtype=np.int64)
-    product, hashed = 1, []
+    key = np.zeros(size, dtype=np.int64)
+    product, wide = 1, []
     for span, i in varying:
-        if hashed or product * span >= 2**62:
-            hashed.append(columns[i])
+        if wide or product * span >= 2**62:
+            wide.append(columns[i])
             continue
-        exact *= span
-        exact += columns[i]
-        exact -= lows[i]
+        # key * span + (column - low), less the constant low * (the weights of later digits): the same
+        # key up to one constant offset (modulo 2**64), which keeps keys distinct and saves a pass.
+        key *= span
+        key += columns[i]
         product *= span
-    key = exact.copy() if hashed else exact
-    for column in hashed:
+    found = _group(key, max_rows)
+    if found is None or _all_set_by_rows(wide, *found):
+        return found
+    exact = key.copy()
+    for column in wide:
         np.multiply(key, _HASH_MULTIPLIER, out=key)  # wraps modulo 2**64, as a hash should
         np.add(key, column, out=key, casting="unsafe")
+    found = _group(key, max_rows)
+    if found is None or _all_set_by_rows([exact, *wide], *found):
+        return found
+    # A hash collision merged two rows.
+    index, representative = _exact_rows([columns[i] for _, i in varying])
+    return None if len(representative) > max_rows else (index, representative)
+
+
+def _group(key: np.ndarray, max_rows: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row of each layer and one layer per row for equal ``key``s (None: more than ``max_rows`` rows)."""
     ordered = np.sort(key)
-    starts = np.empty(size, dtype=bool)
+    starts = np.empty(len(key), dtype=bool)
     starts[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
     rows = int(starts.sum())
@@ -164,12 +178,13 @@ def _rows(columns: list[np.ndarray], max_rows: int) -> tuple[np.ndarray, np.ndar
         return None
     index = np.searchsorted(ordered[starts], key)
     representative = np.empty(rows, dtype=np.intp)
-    representative[index] = np.arange(size)
-    if hashed and not all(np.array_equal(column[representative][index], column) for column in (exact, *hashed)):
-        # A hash collision merged two rows.
-        index, representative = _exact_rows([columns[i] for _, i in varying])
-        return None if len(representative) > max_rows else (index, representative)
+    representative[index] = np.arange(len(key))  # any layer of a row represents it
     return index, representative
+
+
+def _all_set_by_rows(columns: list[np.ndarray], index: np.ndarray, representative: np.ndarray) -> bool:
+    """Whether every layer holds its row's representative's value in each of ``columns``."""
+    return all(np.array_equal(column[representative][index], column) for column in columns)
 
 
 def _exact_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

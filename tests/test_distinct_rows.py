@@ -100,12 +100,14 @@ def test_short_or_varied_workloads_are_costed_row_by_row():
     assert DistinctRows.of(varied).identity  # every row distinct
 
 
-def test_hash_collision_never_merges_rows(monkeypatch):
-    """With a multiplier of 1 the hash of the wide columns is their sum: rows (a, b) and (b, a) collide,
-    and the check against each row's representative must split them again."""
-    monkeypatch.setattr(distinct_rows, "_HASH_MULTIPLIER", np.int64(1))
+@pytest.mark.parametrize("multiplier", [distinct_rows._HASH_MULTIPLIER, np.int64(1)])
+def test_wide_columns_not_set_by_the_shape_still_split_rows(multiplier, monkeypatch):
+    """Wide columns that vary within one shape enter the hash; with a multiplier of 1 the hash is
+    their sum, rows (a, b) and (b, a) collide, and the check against each row's representative must
+    split them again."""
+    monkeypatch.setattr(distinct_rows, "_HASH_MULTIPLIER", multiplier)
     workload = _repeated(10_000)
-    wide = 2**61  # too wide for the exact mixed-radix part: both columns are hashed
+    wide = 2**61  # too wide for the exact mixed-radix part
     macs = np.where(np.arange(len(workload)) % 4 < 2, wide, 0)
     ops = wide - macs
     workload = dataclasses.replace(workload, macs=macs, ops=ops)
