@@ -9,11 +9,14 @@ one more per-layer key, :meth:`DistinctRows.split`.
 
 Two layers are the same row when every column but ``name`` and ``network`` holds the same bits
 (so ``0.0`` and ``-0.0`` differ, and NaN equals NaN). The rows are found in linear time plus one
-sort of a 64-bit key: the columns that vary are folded into a polynomial hash, and every column
-is then checked against its row's representative, so a hash collision can never merge two
-different rows (it falls back to an exact, slower ``np.unique`` over the columns). Costs are
-bit-identical to costing every layer: numpy's elementwise arithmetic gives the same result for a
-value wherever it sits in an array.
+sort of a 64-bit key (:func:`_rows`): the narrow columns are its exact mixed-radix digits, and the
+wide ones are checked against each row's representative (hashed in, and checked again, where the
+narrow ones do not set them), so two different layers are never merged. Costs are bit-identical
+to costing every layer: numpy's elementwise arithmetic gives the same result for a value wherever
+it sits in an array.
+
+The rows of a workload are remembered while it lives (a workload is immutable), so costing one
+stacked workload on many hardware points, as a sweep does, finds them once.
 
 Example:
     >>> from cost_models import WorkloadBuilder, Workload
@@ -28,6 +31,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import weakref
 
 import numpy as np
 
@@ -45,6 +49,9 @@ _NOT_KEYS = ("name", "network")
 
 _HASH_MULTIPLIER = np.int64(-7046029254386353131)
 """Odd 64-bit multiplier (0x9E3779B97F4A7C15, Knuth's golden ratio) of the polynomial row hash."""
+
+_FOUND: weakref.WeakKeyDictionary[Workload, DistinctRows] = weakref.WeakKeyDictionary()
+"""Distinct rows of the workloads alive, so repeated costing of one workload finds them once."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -75,14 +82,18 @@ class DistinctRows:
         size = len(workload)
         if size < max(MIN_ROWS if min_rows is None else min_rows, 1):
             return cls.identity_of(workload)
+        if workload in _FOUND:
+            return _FOUND[workload]
         columns = [_bits(getattr(workload, f.name)) for f in dataclasses.fields(workload) if f.name not in _NOT_KEYS]
         found = _rows(columns, max_rows=int(MAX_DISTINCT_SHARE * size))
         if found is None:
-            return cls.identity_of(workload)
+            return cls.identity_of(workload)  # not remembered: it would hold its own key alive
         index, representative = found
         table = {f.name: getattr(workload, f.name)[representative] for f in dataclasses.fields(workload)}
         table["network"] = np.zeros(len(representative), dtype=np.int64)
-        return cls(table=Workload(**table), index=index, identity=False)
+        index.flags.writeable = False  # remembered: shared by every later call
+        rows = _FOUND[workload] = cls(table=Workload(**table), index=index, identity=False)
+        return rows
 
     @classmethod
     def identity_of(cls, workload: Workload) -> DistinctRows:

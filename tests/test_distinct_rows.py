@@ -93,6 +93,16 @@ def test_rows_found_by_value():
     assert np.array_equal(rows.expand(rows.table.weights), workload.weights)
 
 
+def test_rows_of_a_workload_are_found_once():
+    workload = _repeated(10_000)
+    rows = DistinctRows.of(workload)
+    assert DistinctRows.of(workload) is rows
+    copy = dataclasses.replace(workload)  # another workload with the same columns: found again
+    assert DistinctRows.of(copy) is not rows
+    assert np.array_equal(DistinctRows.of(copy).index, rows.index)
+    assert not rows.index.flags.writeable
+
+
 def test_short_or_varied_workloads_are_costed_row_by_row():
     assert DistinctRows.of(_repeated(100)).identity  # below MIN_ROWS
     workload = _repeated(10_000)
