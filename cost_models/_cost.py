@@ -71,10 +71,10 @@ class Cost:
         return dataclasses.replace(
             self,
             workload=workload,
-            layer_latency_s=self.layer_latency_s[index],
-            layer_energy_by_level_j={level: values[index] for level, values in self.layer_energy_by_level_j.items()},
-            layer_bound=self.layer_bound[index],
-            layer_detail={name: values[index] for name, values in self.layer_detail.items()},
+            layer_latency_s=_take(self.layer_latency_s, index),
+            layer_energy_by_level_j={level: _take(v, index) for level, v in self.layer_energy_by_level_j.items()},
+            layer_bound=_take(self.layer_bound, index),
+            layer_detail={name: _take(values, index) for name, values in self.layer_detail.items()},
             _bounds_checked=True,
         )
 
@@ -127,6 +127,13 @@ class Cost:
         }
         table.update({name: column[rows] for name, column in self.layer_detail.items()})
         return table
+
+
+def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``values[index]``; a column of one value is filled rather than gathered (no index to read)."""
+    if len(values) and (values == values[0]).all():
+        return np.full(len(index), values[0], dtype=values.dtype)
+    return values[index]
 
 
 class HardwareConfig(abc.ABC):
