@@ -45,8 +45,9 @@ chunks`` tiles, each streaming ``t = T/chunks`` rows:
 
       cycles = rows + (n - 1) * max(t + rows + cols - 2, rows) + t + rows + cols - 2
 
-- ``fill_drain_overlap = true`` as well (TPU v1, Sec. 2 and Fig. 4: preloaded weights take effect
-  with the advancing wave of a new block's first data): the next tile's operands enter the
+- ``fill_drain_overlap = true`` as well (TPU v1, Sec. 2 on Fig. 4: "The weights are preloaded, and
+  take effect with the advancing wave alongside the first data of a new block"; this model's
+  reading, the paper gives no cycle count for it): the next tile's operands enter the
   array right behind the current tile's, so the skew of tile ``i+1`` overlaps the drain of tile
   ``i``. Consecutive tiles of a layer are independent (partial sums of the reduction folds meet
   in the accumulators, not in the array), so the array drains only at the end of the layer, where
