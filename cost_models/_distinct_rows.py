@@ -9,9 +9,9 @@ one more per-layer key, :meth:`DistinctRows.split`.
 
 Two layers are the same row when every column but ``name`` and ``network`` holds the same bits
 (so ``0.0`` and ``-0.0`` differ, and NaN equals NaN). The rows are found in linear time plus one
-sort of a 64-bit key (:func:`_rows`): the narrow columns are its exact mixed-radix digits, and the
-wide ones are checked against each row's representative (hashed in, and checked again, where the
-narrow ones do not set them), so two different layers are never merged. Costs are bit-identical
+sort of a 64-bit key (:func:`_rows`): the columns are the digits of a few exact mixed-radix keys,
+hashed into one, and each layer's keys are checked against its row's representative, so two
+different layers are never merged. Costs are bit-identical
 to costing every layer: numpy's elementwise arithmetic gives the same result for a value wherever
 it sits in an array.
 
@@ -141,40 +141,38 @@ def _rows(columns: list[np.ndarray], max_rows: int) -> tuple[np.ndarray, np.ndar
     """Row of each layer and one layer per row (any of its layers), from the key ``columns``; None
     when there are more than ``max_rows`` rows.
 
-    The columns that vary are folded into one 64-bit key exactly, as digits of a mixed-radix number
-    (in base each column's range, narrowest first), while the product of their ranges fits 62 bits.
-    The wider columns (MACs and element counts span millions) are in a stacked search space set by
-    the narrow ones (a layer's shape sets its counts), so first they are only checked against their
-    row's representative; where they are not set by it, they enter a polynomial hash of the key and
-    are checked again, and a hash collision that survives falls back to sorting the columns.
+    The columns that vary are packed, narrowest first, into as few exact keys as hold them: each
+    key is a mixed-radix number whose digits are columns (in base the column's range) while the
+    product of the ranges fits 62 bits. One key identifies the rows. Several (a stacked search
+    space's MAC and element counts span millions each) are folded into one polynomial hash, the
+    layers grouped by it, and every key checked against its row's representative, so a hash
+    collision is caught and the rows found again by sorting the keys themselves.
     """
-    size = len(columns[0])
     lows = [int(column.min()) for column in columns]
     spans = [int(column.max()) - low + 1 for column, low in zip(columns, lows, strict=True)]
-    varying = sorted((span, i) for i, span in enumerate(spans) if span > 1)
-    key = np.zeros(size, dtype=np.int64)
-    product, wide = 1, []
-    for span, i in varying:
-        if wide or product * span >= 2**62:
-            wide.append(columns[i])
+    keys: list[np.ndarray] = []
+    product = 2**62
+    for span, i in sorted((span, i) for i, span in enumerate(spans) if span > 1):
+        if product * span >= 2**62:
+            keys.append(columns[i].astype(np.int64))
+            product = span
             continue
         # key * span + (column - low), less the constant low * (the weights of later digits): the same
         # key up to one constant offset (modulo 2**64), which keeps keys distinct and saves a pass.
-        key *= span
-        key += columns[i]
+        keys[-1] *= span
+        keys[-1] += columns[i]
         product *= span
-    found = _group(key, max_rows)
-    if found is None or _all_set_by_rows(wide, *found):
-        return found
-    exact = key.copy()
-    for column in wide:
-        np.multiply(key, _HASH_MULTIPLIER, out=key)  # wraps modulo 2**64, as a hash should
-        np.add(key, column, out=key, casting="unsafe")
-    found = _group(key, max_rows)
-    if found is None or _all_set_by_rows([exact, *wide], *found):
+    if len(keys) <= 1:
+        return _group(keys[0] if keys else np.zeros(len(columns[0]), dtype=np.int64), max_rows)
+    hashed = keys[0].copy()
+    for key in keys[1:]:
+        np.multiply(hashed, _HASH_MULTIPLIER, out=hashed)  # wraps modulo 2**64, as a hash should
+        hashed += key
+    found = _group(hashed, max_rows)
+    if found is None or _all_set_by_rows(keys, *found):
         return found
     # A hash collision merged two rows.
-    index, representative = _exact_rows([columns[i] for _, i in varying])
+    index, representative = _exact_rows(keys)
     return None if len(representative) > max_rows else (index, representative)
 
 
@@ -198,8 +196,8 @@ def _all_set_by_rows(columns: list[np.ndarray], index: np.ndarray, representativ
     return all(np.array_equal(column[representative][index], column) for column in columns)
 
 
-def _exact_rows(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Row of each layer and one layer per row, by sorting the columns themselves (slow, exact)."""
-    stacked = np.stack([column.astype(np.int64) for column in columns], axis=1)
+def _exact_rows(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each layer and one layer per row, by sorting the keys themselves (slow, exact)."""
+    stacked = np.stack(keys, axis=1)
     _, representative, index = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
     return index.reshape(-1), representative
