@@ -329,11 +329,9 @@ class SparseEngineModel(CostModel):
         # streams its own): summed over the whole workload, it splits rows into resident and streamed.
         rows = DistinctRows.of(workload)
         spmat_bytes, pointer_bytes = _stored_weight_bytes(rows.table, hw)
-        spmat_total = workload.per_network(rows.expand(spmat_bytes))[workload.network]
-        pointer_total = workload.per_network(rows.expand(pointer_bytes))[workload.network]
-        resident = (spmat_total <= hw.n_pes * hw.sparse_matrix_sram_bytes_per_pe) & \
-            (pointer_total <= hw.n_pes * hw.pointer_sram_bytes_per_pe)
-        rows, streamed = rows.split(~resident)
+        resident = (workload.per_network(rows.expand(spmat_bytes)) <= hw.n_pes * hw.sparse_matrix_sram_bytes_per_pe) & \
+            (workload.per_network(rows.expand(pointer_bytes)) <= hw.n_pes * hw.pointer_sram_bytes_per_pe)
+        rows, streamed = rows.split(~resident[workload.network])
         return rows.expand_cost(self._evaluate_rows(rows.table, hw, streamed), workload)
 
     def _evaluate_rows(self, workload: Workload, hw: SparseEngineConfig, streamed: np.ndarray) -> Cost:
