@@ -50,6 +50,9 @@ _NOT_KEYS = ("name", "network")
 _HASH_MULTIPLIER = np.int64(-7046029254386353131)
 """Odd 64-bit multiplier (0x9E3779B97F4A7C15, Knuth's golden ratio) of the polynomial row hash."""
 
+_SAMPLE_STEP = 61
+"""Stride of the layers first searched for each row's representative (prime: no network period)."""
+
 _FOUND: weakref.WeakKeyDictionary[Workload, DistinctRows] = weakref.WeakKeyDictionary()
 """Distinct rows of the workloads alive, so repeated costing of one workload finds them once."""
 
@@ -186,8 +189,12 @@ def _group(key: np.ndarray, max_rows: int) -> tuple[np.ndarray, np.ndarray] | No
     if rows > max_rows:
         return None
     index = np.searchsorted(ordered[starts], key)
-    representative = np.empty(rows, dtype=np.intp)
-    representative[index] = np.arange(len(key))  # any layer of a row represents it
+    # Any layer of a row represents it: looked for among every _SAMPLE_STEP-th layer first (a
+    # repeated row is almost always there), among all layers if a row is missing from those.
+    representative = np.full(rows, -1, dtype=np.intp)
+    representative[index[::_SAMPLE_STEP]] = np.arange(0, len(key), _SAMPLE_STEP)
+    if (representative < 0).any():
+        representative[index] = np.arange(len(key))
     return index, representative
 
 

@@ -91,6 +91,11 @@ def test_rows_found_by_value():
     assert len(rows.table) == 2 and not rows.identity
     assert rows.table.macs[rows.index].tolist() == workload.macs.tolist()
     assert np.array_equal(rows.expand(rows.table.weights), workload.weights)
+    # A row of one layer, away from the layers first searched for representatives, is found too.
+    once = dataclasses.replace(workload, ops=np.where(np.arange(len(workload)) == 7, 1, workload.ops))
+    rows = DistinctRows.of(once)
+    assert len(rows.table) == 3
+    assert np.array_equal(rows.table.ops[rows.index], once.ops)
 
 
 def test_rows_of_a_workload_are_found_once():
