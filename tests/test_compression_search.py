@@ -5,8 +5,15 @@ import optuna
 import pytest
 
 from cost_models import MAC_KINDS
-from nas import StudySpecError, run_search, study_to_dataset
-from nas.study import choice_from_params, compress_workload, evaluate_candidate, suggest_candidate, suggest_compression
+from nas import run_search, study_to_dataset
+from nas.study import (
+    StudySpecError,
+    choice_from_params,
+    compress_workload,
+    evaluate_candidate,
+    suggest_candidate,
+    suggest_compression,
+)
 
 CONV3 = dict.fromkeys(("edge_0_1", "edge_0_2", "edge_1_2", "edge_0_3", "edge_1_3", "edge_2_3"), "nor_conv_3x3")
 SEARCHED = {"prune_ratio": [0.0, 0.9], "pattern": ["unstructured", "2:4", "channel"],

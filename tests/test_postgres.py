@@ -21,8 +21,9 @@ from optuna.trial import TrialState
 from pg_server import PostgresUnavailable, postgres_server
 from test_resilience import assert_none_lost_or_duplicated, run_drivers
 
-from nas import load_or_create_study, run_search, suggest_candidate
-from nas.run import SearchError, fail_orphaned_trials, open_storage, trial_id_of
+from nas import run_search
+from nas.run import SearchError, fail_orphaned_trials, load_or_create_study, open_storage, trial_id_of
+from nas.study import suggest_candidate
 
 REPO = Path(__file__).parents[1]
 

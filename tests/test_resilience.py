@@ -22,8 +22,9 @@ from dask_processes import dask_processes
 from distributed import Client, LocalCluster
 from optuna.trial import TrialState
 
-from nas import load_or_create_study, open_storage, run_search, suggest_candidate
-from nas.run import MAX_RETRY, fail_orphaned_trials, study_progress, trial_id_of
+from nas import run_search
+from nas.run import MAX_RETRY, fail_orphaned_trials, load_or_create_study, open_storage, study_progress, trial_id_of
+from nas.study import suggest_candidate
 
 REPO = Path(__file__).parents[1]
 CLI = [sys.executable, str(REPO / "cli.py")]

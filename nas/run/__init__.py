@@ -12,7 +12,9 @@ Example:
 """
 
 from nas._cluster import dask_client
+from nas._storage_url import mask_credentials
 from nas.run._driver import ask_trial, run_search, tell_trial
+from nas.run._journal_file import JournalFileError, check_records, repair_torn_tail
 from nas.run._progress import StudyProgress, study_progress
 from nas.run._recovery import (
     GRACE_PERIOD_S,
@@ -28,20 +30,24 @@ from nas.run._storage import SearchError, default_storage_path, driver_id, load_
 __all__ = [
     "GRACE_PERIOD_S",
     "HEARTBEAT_INTERVAL_S",
+    "JournalFileError",
     "Heartbeat",
     "MAX_RETRY",
     "SearchError",
     "StudyProgress",
     "StudyStatus",
     "ask_trial",
+    "check_records",
     "dask_client",
     "default_storage_path",
     "driver_id",
     "fail_orphaned_trials",
     "format_status",
     "load_or_create_study",
+    "mask_credentials",
     "open_storage",
     "read_study",
+    "repair_torn_tail",
     "run_search",
     "study_progress",
     "study_status",
