@@ -4,10 +4,12 @@ Drivers die too. Every trial a driver has in flight carries a heartbeat in the s
 renewed by a thread of the driver every ``heartbeat_interval_s`` (Optuna's
 :class:`~optuna.storages.RDBStorage` heartbeat, timed by the database's clock; in a
 journal file, a trial system attr holding the driver's wall clock). A running trial whose
-heartbeat is older than ``grace_period_s`` was left by a dead driver, on whatever host:
-any driver of the study fails it, with the reason, and enqueues its parameters again
-(Optuna's retry convention: system attrs ``failed_trial`` and ``retry_history``), so its
-candidate is evaluated after all. A dead driver on the same host is noticed at once by
+heartbeat is older than ``grace_period_s`` was left by a dead driver, on whatever host
+(in an RDB, Optuna's :func:`~optuna.storages.fail_stale_trials` judges it): any driver of
+the study fails it, with the reason, and enqueues its parameters again (Optuna's retry
+convention: system attrs ``failed_trial`` and ``retry_history``), so its candidate is
+evaluated after all. Only Optuna's public API is used: per-trial storage calls take the
+trial id that :func:`trial_id_of` looks up from the trial number. A dead driver on the same host is noticed at once by
 its process id. Ctrl-C and SIGTERM fail and re-enqueue the trials in flight.
 """
 
@@ -93,9 +95,9 @@ def _fail_and_retry(study: optuna.Study, storage: BaseStorage, trial_id: int, re
     candidate to fail or retry: it is marked PRUNED (stopped without a result), which
     keeps it out of the results and the counts, and the sampler proposes afresh.
     The retry follows Optuna's convention (system attrs ``failed_trial`` and
-    ``retry_history``, read by :class:`~optuna.storages.RetryFailedTrialCallback`), but
-    is not that callback's: it would copy the user attrs, ``fail_reason`` among them,
-    onto the retry, and retry half-sampled candidates too.
+    ``retry_history``, as :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`
+    writes and reads them), but is not that callback's: it would copy the user attrs,
+    ``fail_reason`` among them, onto the retry, and retry half-sampled candidates too.
 
     Returns:
         False if the trial had finished already (another driver got there first).
