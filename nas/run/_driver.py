@@ -209,6 +209,17 @@ def ask_trial(
     draw the same first generation. Trial numbers are unique, so their seeds differ; a lone
     driver's first trial is the study's next one, so its seed is the one
     :func:`load_or_create_study` gave it and a seeded run replays as before.
+
+    Args:
+        study: The driver's study (:func:`~nas.run.load_or_create_study`).
+        storage: The storage it was opened on (:func:`~nas.run.open_storage`).
+        spec: The study spec.
+        space: ``spec.make_space()``, made once per driver.
+        driver: This driver's identity (:func:`~nas.run.driver_id`).
+        heartbeat: Beats for the trial from now on; the caller discards it once told.
+        first: This driver's first ask: reseed the sampler.
+
+    If suggesting fails (or is interrupted) the trial is failed and enqueued again, and the error raised.
     """
     trial = study.ask()
     if first:
@@ -242,6 +253,15 @@ def tell_trial(
     study: optuna.Study, spec: StudySpec, trial: optuna.Trial, outcome: dict | BaseException
 ) -> TrialState | None:
     """Tell the study one trial's outcome: its metrics, or the error that stopped its evaluation.
+
+    Metrics go into one user attr (``metrics``); a non-finite objective or constraint fails
+    the trial with its ``fail_reason``.
+
+    Args:
+        study: The driver's study.
+        spec: The study spec: which metrics are objectives and constraints.
+        trial: The trial :func:`ask_trial` gave.
+        outcome: What :func:`~nas.study.evaluate_candidate` returned, or the error it raised.
 
     Returns:
         The trial's state, or None when another driver had already failed it as
