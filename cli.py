@@ -92,16 +92,9 @@ def search(study_file: Path, trials: int | None, total: int | None, workers: int
     """
     if trials is not None and total is not None:
         raise click.UsageError("give --trials (trials to add) or --total (trials to reach), not both")
-    from nas import (
-        default_storage_path,
-        load_spec,
-        mask_credentials,
-        pareto_figure,
-        run_search,
-        save_dataset,
-        study_to_dataset,
-        write_html,
-    )
+    from nas import load_spec, run_search, save_dataset, study_to_dataset, write_html
+    from nas.plots import pareto_figure
+    from nas.run import default_storage_path, mask_credentials
 
     spec = load_spec(study_file)
     storage = storage or spec.study.storage or str(default_storage_path(spec, out))
@@ -127,7 +120,8 @@ def search(study_file: Path, trials: int | None, total: int | None, workers: int
 @click.option("--all", "show_all", is_flag=True, help="List every completed trial, not only the front.")
 def pareto(results: Path, show_all: bool) -> None:
     """Print the Pareto front of a results dataset as a table."""
-    from nas import load_dataset, objectives_of, units_of
+    from nas import load_dataset
+    from nas.results import objectives_of, units_of
 
     dataset = load_dataset(results)
     rows = dataset.where(dataset.state == "COMPLETE", drop=True)
@@ -208,7 +202,8 @@ PLOT_KIND_NAMES = ("front", "front3d", "matrix", "parallel", "hypervolume", "bre
 def plot(results: Path, output: Path, kind: str, x_metric: str | None, y_metric: str | None, z_metric: str | None,
          color: str | None, metrics: str | None, trial: int | None, study: str | None, png: bool) -> None:
     """Draw a plot of a results dataset (one study or a merged file) as HTML or PNG."""
-    from nas import load_dataset, plot_figure, write_html, write_png
+    from nas import load_dataset, plot_figure, write_html
+    from nas.plots import write_png
 
     figure = plot_figure(
         load_dataset(results), kind, x=x_metric, y=y_metric, z=z_metric, color=color, trial=trial, study=study,
@@ -246,7 +241,8 @@ def cost(hardware: str, space: str | None, arch: str | None, dataset: str, model
          model_file: Path | None, batch_size: int, precision: str | None, weight_bits: int | None,
          act_bits: int | None, top: int | None, mode: str | None) -> None:
     """Cost one network on one hardware preset: per-layer latency, energy, bound, and totals."""
-    from nas import cost_network, format_cost
+    from nas import cost_network
+    from nas.cost import format_cost
 
     given = (model is not None) + (model_file is not None) + (space is not None and arch is not None)
     if given != 1 or (space is None) != (arch is None):
@@ -335,7 +331,8 @@ def validate(quick: bool) -> None:
     """Check every cost model against published and measured numbers; exit 1 if any check fails."""
     import time
 
-    from nas import format_validation, run_validation
+    from nas import run_validation
+    from nas.validation import format_validation
 
     start = time.perf_counter()
     results = run_validation(quick=quick)
@@ -382,7 +379,9 @@ def sweep(sweep_file: Path, output: Path | None, workers: int, scheduler: str | 
     Writes an xarray dataset whose dimensions are the grid axes, with an is_pareto mask
     for the file's objectives: the exact front a search can be measured against.
     """
-    from nas import dask_client, load_sweep_spec, run_sweep, save_dataset
+    from nas import run_sweep, save_dataset
+    from nas.run import dask_client
+    from nas.sweep import load_sweep_spec
 
     spec = load_sweep_spec(sweep_file)
     output = output or Path("results") / f"{spec.sweep.name}.nc"
@@ -411,7 +410,8 @@ def status(study: str, storage: str | None, out: Path) -> None:
     STUDY is the study file (.toml) or the study's name. Needs no Dask and stops nothing:
     run it while searches are running, from any machine that reaches the storage.
     """
-    from nas import default_storage_path, format_status, load_spec, read_study, study_status
+    from nas import load_spec, study_status
+    from nas.run import default_storage_path, format_status, read_study
 
     if study.endswith(".toml") or Path(study).is_file():
         spec = load_spec(study)
@@ -460,8 +460,9 @@ def export(results: Path, trial: int | None, study: str | None, output: Path | N
 
     `nas.load_candidate(TOML, PT)` rebuilds it: the compressed module and its per-layer cost.
     """
-    from nas import default_trial, export_candidate, load_dataset
+    from nas import export_candidate, load_dataset
     from nas.plots import single_study
+    from nas.results import default_trial
 
     dataset = single_study(load_dataset(results), study)
     trial = default_trial(dataset) if trial is None else trial

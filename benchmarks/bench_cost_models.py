@@ -18,7 +18,8 @@ import statistics
 import time
 
 from cost_models import cost_model_for, load_hardware
-from nas import apply_precision, nb201_workload
+from nas.cost import apply_precision
+from nas.sweep import nb201_workload
 from search_spaces import NB201_N_ARCHS
 
 CONFIGS = (("h100", "fp16"), ("tpu_v1", "int8"), ("eie", "int8"))

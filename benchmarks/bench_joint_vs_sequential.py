@@ -26,8 +26,8 @@ table would be exact for the architecture but knows nothing of pruning or int4 w
 using it would let both searches prune for free; synflow is a proxy with only a moderate rank
 correlation with trained accuracy, so the numbers say which search finds better trade-offs *in
 the proxy*, not in trained accuracy. Trials run in-process (Optuna in memory, the product's
-:func:`~nas.suggest_candidate`, :func:`~nas.evaluate_candidate` and
-:func:`~nas.study._compression_choice.suggest_compression`), one after another.
+:func:`~nas.study.suggest_candidate`, :func:`~nas.study.evaluate_candidate` and
+:func:`~nas.study.suggest_compression`), one after another.
 """
 
 from __future__ import annotations
@@ -42,10 +42,17 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from nas import CandidateError, evaluate_candidate, load_spec, pareto_mask, suggest_candidate
+from nas import load_spec, pareto_mask
 from nas.proxies import ProxyError
 from nas.results import hypervolume
-from nas.study import CompressionSection, make_sampler, suggest_compression
+from nas.study import (
+    CandidateError,
+    CompressionSection,
+    evaluate_candidate,
+    make_sampler,
+    suggest_candidate,
+    suggest_compression,
+)
 
 STUDY = Path(__file__).parents[1] / "studies" / "joint_vs_sequential.toml"
 STAGES = (("arch", 0.4), ("prune", 0.2), ("bits", 0.2), ("hardware", 0.2))

@@ -26,10 +26,17 @@ from pathlib import Path
 from distributed import LocalCluster
 from optuna.storages import InMemoryStorage
 
-from nas import evaluate_candidate, load_or_create_study, open_storage, parse_spec, run_search
-from nas.run import HEARTBEAT_INTERVAL_S, driver_id
-from nas.run._driver import _ask, _tell  # the driver's steps, timed alone
-from nas.run._recovery import _Heartbeat
+from nas.run import (
+    HEARTBEAT_INTERVAL_S,
+    Heartbeat,
+    ask_trial,
+    driver_id,
+    load_or_create_study,
+    open_storage,
+    run_search,
+    tell_trial,
+)
+from nas.study import evaluate_candidate, parse_spec
 from tests.pg_server import PostgresUnavailable, postgres_server
 
 STUDY = Path(__file__).parents[1] / "studies" / "quickstart.toml"
@@ -49,18 +56,18 @@ def driver_overhead_ms(storage, n_trials: int) -> tuple[float, float]:
     spec = spec_for("oracle", n_trials)
     study = load_or_create_study(spec, storage)
     space = spec.make_space()
-    heartbeat = _Heartbeat(study, HEARTBEAT_INTERVAL_S)  # not started: only the beat each ask records
+    heartbeat = Heartbeat(study, storage, HEARTBEAT_INTERVAL_S)  # not started: only the beat each ask records
     ask_s = tell_s = 0.0
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         for _ in range(n_trials):
             started = time.perf_counter()
-            trial = _ask(study, spec, space, driver_id(), heartbeat)
+            trial = ask_trial(study, storage, spec, space, driver_id(), heartbeat)
             asked = time.perf_counter()
             metrics = {**evaluate_candidate(spec, dict(trial.params), trial.number), "worker": "bench"}
             telling = time.perf_counter()
-            heartbeat.discard(trial._trial_id)
-            _tell(study, spec, trial, metrics)
+            heartbeat.discard(trial.number)
+            tell_trial(study, spec, trial, metrics)
             ask_s += asked - started
             tell_s += time.perf_counter() - telling
     return 1e3 * ask_s / n_trials, 1e3 * tell_s / n_trials

@@ -10,13 +10,13 @@ search each run the same problem (``SweepSpec.study_spec``: same space, hardware
 and objectives) for the largest budget, once per seed, and the front found after each budget is
 scored by its hypervolume divided by the exhaustive front's, both normalised by the same bounds:
 
-* ``hv all``: bounds are all 15,625 cells, as ``nas.results._hypervolume`` documents for comparing a
+* ``hv all``: bounds are all 15,625 cells, as :func:`nas.results.hypervolume` documents for comparing a
   search with the truth (the nadir is the worst cell: 10 % accuracy, the slowest network);
 * ``hv front``: bounds are the exhaustive front's ideal and nadir only (reference 10 % beyond);
   a found point counts only if it lies in that box, so this one is stricter about the corners.
 
 ``front cells`` counts the exhaustive front's cells that the search evaluated. The trials run
-in-process (Optuna in memory, :func:`~nas.suggest_candidate` and :func:`~nas.evaluate_candidate`
+in-process (Optuna in memory, :func:`~nas.study.suggest_candidate` and :func:`~nas.study.evaluate_candidate`
 per trial, no Dask): an oracle trial costs about a millisecond, so Dask round trips would only
 add noise. Every trial's objectives are checked against the sweep's values for the same cell.
 """
@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from nas import evaluate_candidate, load_sweep_spec, parse_sweep_spec, run_sweep, suggest_candidate
+from nas import run_sweep
 from nas.results import hypervolume
-from nas.study import make_sampler
+from nas.study import evaluate_candidate, make_sampler, suggest_candidate
+from nas.sweep import load_sweep_spec, parse_sweep_spec
 
 SWEEP = Path(__file__).parents[1] / "studies" / "sweep_nb201_gpu_oracle.toml"
 SAMPLERS = ("nsga2", "tpe", "random")

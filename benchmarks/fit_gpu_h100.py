@@ -4,7 +4,7 @@ Run from the repository root: ``python -m benchmarks.fit_gpu_h100``. It prints t
 values as TOML lines to paste into ``cost_models/presets/h100.toml``, then the validation
 table per group with the fitted and held-out rows apart.
 
-Rows used (:data:`nas.validation._gpu_validation.FIT_SPLIT`): only the ``fit`` rows, i.e. NB201 archs with
+Rows used (:data:`nas.validation.FIT_SPLIT`): only the ``fit`` rows, i.e. NB201 archs with
 an even official index, the torchvision models at even positions of the sorted names, and
 every gemm.csv and op_overhead.csv row. Two stages, each a least-squares fit of
 ``log(predicted / measured)`` with every (file, precision, batch, mode) group weighted
@@ -30,7 +30,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from cost_models import GPUConfig, load_hardware
-from nas.validation._gpu_validation import FIT_SPLIT, format_group_stats, group_stats, measured_cases
+from nas.validation import FIT_SPLIT, format_group_stats, group_stats, measured_cases
 
 DEVICE = ("memory_efficiency", "l2_efficiency", "conv_efficiency", "conv_cuda_core_efficiency",
           "conv_channel_exponent", "window_taps_per_clk_sm.fp32", "window_taps_per_clk_sm.fp16",

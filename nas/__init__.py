@@ -1,144 +1,74 @@
-"""Everything that makes a search: study specs, the Dask runner, Pareto datasets and plots.
+"""Hardware-algorithm co-design search: a study file in, a Pareto dataset and its plots out.
+
+The package exports the verbs of a session, the path of a study from its file to its
+report; everything else is public in the room it belongs to, lowest first:
+
+- :mod:`nas.benchmarks`: the NAS-Bench-201 accuracy table.
+- :mod:`nas.proxies`: zero-cost accuracy proxies, batch sources, rank ensembles, their fidelity.
+- :mod:`nas.compression`: pruning, quantization, weight sharing, Huffman coding, file size.
+- :mod:`nas.cost`: costing a whole network on a hardware preset (``nas cost``).
+- :mod:`nas.study`: the study spec, and a trial's candidate: suggest, build, evaluate.
+- :mod:`nas.results`: the results dataset, its Pareto front, hypervolume, merging, export; the metric table.
+- :mod:`nas.run`: the driver on Dask, the storage, recovery after a crash, status (``nas search``, ``nas status``).
+- :mod:`nas.sweep`: exhaustive hardware-grid sweeps (``nas sweep``).
+- :mod:`nas.plots`: plotly figures and the HTML report.
+- :mod:`nas.validation`: the cost models against published and measured numbers (``nas validate``).
+
+Every error meant for a user derives from :class:`NasError`; bad input from :class:`InputError`.
 
 Example:
-    >>> from nas import load_spec
-    >>> load_spec("studies/quickstart.toml").hardware.presets
+    >>> import nas
+    >>> nas.load_spec("studies/quickstart.toml").hardware.presets
     ['h100', 'a100', 't4']
 """
 
-from nas import benchmarks, cost, plots, results, run, study, sweep
+from nas import benchmarks, compression, cost, plots, proxies, results, run, study, sweep, validation
 from nas._errors import InputError, NasError
-from nas._metrics import METRICS, Metric, metric_of
-from nas._storage_url import mask_credentials
-from nas.benchmarks import NB201AccuracyTable
-from nas.cost import apply_precision, cost_network, format_cost
-from nas.plots import PLOT_KINDS, pareto_figure, plot_figure, write_html, write_png, write_report
+from nas.cost import cost_network
+from nas.plots import plot_figure, write_html, write_report
 from nas.results import (
-    Candidate,
-    ResultsFileError,
-    candidate_from_dataset,
-    default_trial,
     export_candidate,
     hypervolume,
     load_candidate,
     load_dataset,
     merge_datasets,
-    objectives_of,
-    params_of,
     pareto_mask,
     save_dataset,
-    select_study,
-    studies_of,
     study_to_dataset,
-    units_of,
 )
-from nas.run import (
-    SearchError,
-    StudyProgress,
-    StudyStatus,
-    dask_client,
-    default_storage_path,
-    fail_orphaned_trials,
-    format_status,
-    load_or_create_study,
-    open_storage,
-    read_study,
-    run_search,
-    study_progress,
-    study_status,
-)
-from nas.study import (
-    SAMPLERS,
-    AccuracySection,
-    CandidateError,
-    StudySpec,
-    StudySpecError,
-    evaluate_candidate,
-    format_accuracy_sources,
-    hardware_from_params,
-    load_spec,
-    make_sampler,
-    parse_spec,
-    suggest_candidate,
-    trial_seed,
-)
-from nas.sweep import SweepSpec, SweepSpecError, load_sweep_spec, nb201_workload, parse_sweep_spec, run_sweep
-from nas.validation import ValidationResult, format_validation, run_validation
+from nas.run import run_search, study_status
+from nas.study import load_spec
+from nas.sweep import run_sweep
+from nas.validation import run_validation
 
 __all__ = [
     "InputError",
-    "METRICS",
-    "Metric",
-    "metric_of",
     "NasError",
     "benchmarks",
+    "compression",
     "cost",
+    "cost_network",
+    "export_candidate",
+    "hypervolume",
+    "load_candidate",
+    "load_dataset",
+    "load_spec",
+    "merge_datasets",
+    "pareto_mask",
+    "plot_figure",
     "plots",
+    "proxies",
     "results",
     "run",
-    "study",
-    "sweep",
-    "AccuracySection",
-    "NB201AccuracyTable",
-    "format_accuracy_sources",
-    "SAMPLERS",
-    "StudyProgress",
-    "StudyStatus",
-    "format_status",
-    "hardware_from_params",
-    "hypervolume",
-    "make_sampler",
-    "read_study",
-    "study_progress",
-    "study_status",
-    "PLOT_KINDS",
-    "Candidate",
-    "candidate_from_dataset",
-    "default_trial",
-    "export_candidate",
-    "load_candidate",
-    "merge_datasets",
-    "params_of",
-    "plot_figure",
-    "select_study",
-    "studies_of",
-    "write_png",
-    "write_report",
-    "SweepSpec",
-    "SweepSpecError",
-    "load_sweep_spec",
-    "nb201_workload",
-    "parse_sweep_spec",
-    "run_sweep",
-    "CandidateError",
-    "apply_precision",
-    "cost_network",
-    "format_cost",
-    "ResultsFileError",
-    "SearchError",
-    "StudySpec",
-    "StudySpecError",
-    "dask_client",
-    "default_storage_path",
-    "evaluate_candidate",
-    "fail_orphaned_trials",
-    "load_dataset",
-    "load_or_create_study",
-    "load_spec",
-    "objectives_of",
-    "open_storage",
-    "pareto_figure",
-    "mask_credentials",
-    "pareto_mask",
-    "parse_spec",
     "run_search",
-    "save_dataset",
-    "study_to_dataset",
-    "suggest_candidate",
-    "trial_seed",
-    "units_of",
-    "ValidationResult",
-    "format_validation",
+    "run_sweep",
     "run_validation",
+    "save_dataset",
+    "study",
+    "study_status",
+    "study_to_dataset",
+    "sweep",
+    "validation",
     "write_html",
+    "write_report",
 ]

@@ -12,7 +12,8 @@ class NasError(Exception):
     """Base of every error nas raises for bad input or a search that cannot go on.
 
     Example:
-        >>> from nas import NasError, StudySpecError
+        >>> from nas import NasError
+        >>> from nas.study import StudySpecError
         >>> issubclass(StudySpecError, NasError)
         True
     """

@@ -2,7 +2,7 @@
 
 A malformed file never gives a traceback or pydantic's multi-line report: the error
 names the file, the field (dotted, ``hardware.presets``) and what to do, and is of the
-file kind's own class (:class:`~nas.StudySpecError`, :class:`~nas.SweepSpecError`).
+file kind's own class (:class:`~nas.study.StudySpecError`, :class:`~nas.sweep.SweepSpecError`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from nas import parse_spec
+from nas.study import parse_spec
 
 STUDIES = Path(__file__).parents[1] / "studies"
 

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from cli import main
-from nas import StudySpecError, load_dataset, pareto_figure, run_search, save_dataset, study_to_dataset, write_report
+from nas import load_dataset, run_search, save_dataset, study_to_dataset, write_report
+from nas.plots import pareto_figure
 from nas.proxies import RankEnsemble, ensemble_fidelity, get_proxy, list_proxies, measured_fidelity, reference_scores
 from nas.study import (
     COST_METRICS,
@@ -17,6 +18,7 @@ from nas.study import (
     ORACLE_METRICS,
     AccuracySection,
     CandidateError,
+    StudySpecError,
     accuracy_fidelity,
     evaluate_candidate,
 )

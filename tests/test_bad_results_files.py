@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from nas import ResultsFileError, load_dataset, save_dataset, study_to_dataset
+from nas import load_dataset, save_dataset, study_to_dataset
+from nas.results import ResultsFileError
 
 COMMANDS = {
     "pareto": lambda path, out: ["pareto", str(path)],

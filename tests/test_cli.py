@@ -4,7 +4,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from nas import NasError, StudySpecError, save_dataset, study_to_dataset
+from nas import NasError, save_dataset, study_to_dataset
+from nas.study import StudySpecError
 
 
 @pytest.fixture(scope="module")

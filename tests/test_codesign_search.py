@@ -7,14 +7,17 @@ import torch
 
 from cost_models import MAC_KINDS, load_hardware
 from cost_models._hardware import PRESET_DIR
-from nas import StudySpecError, evaluate_candidate, suggest_candidate, trial_seed
 from nas.study import (
     SAMPLERS,
+    StudySpecError,
     choice_from_params,
     compress_module,
     compress_workload,
+    evaluate_candidate,
     hardware_from_params,
     make_sampler,
+    suggest_candidate,
+    trial_seed,
 )
 from search_spaces import NB201_EDGES
 

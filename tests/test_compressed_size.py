@@ -14,22 +14,20 @@ from hypothesis import strategies as st
 from torch import nn
 
 from cost_models import WorkloadBuilder, expected_padding
-from nas.compression._huffman import (
+from nas.compression import (
+    SIZE_KEYS,
     canonical_codes,
+    compressed_size_bytes,
     encoded_bits,
+    expected_compressed_size_bytes,
     huffman_code_lengths,
     huffman_decode,
     huffman_encode,
     huffman_table_bits,
-)
-from nas.compression._size import (
-    SIZE_KEYS,
-    compressed_size_bytes,
-    expected_compressed_size_bytes,
     module_compressed_size_bytes,
+    share_weights,
     workload_compressed_size_bytes,
 )
-from nas.compression._weight_sharing import share_weights
 from search_spaces._fc_benchmarks import deep_compression_alexnet
 
 # --- Huffman coding -------------------------------------------------------------------------

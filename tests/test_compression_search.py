@@ -5,8 +5,9 @@ import optuna
 import pytest
 
 from cost_models import MAC_KINDS, NumberFormat, evaluate
-from nas import StudySpecError, run_search, study_to_dataset
+from nas import run_search, study_to_dataset
 from nas.study import (
+    StudySpecError,
     build_candidate,
     choice_from_params,
     compress_workload,

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from cli import main
 from cost_models import LayerKind
-from nas import apply_precision, cost_network, format_cost
+from nas import cost_network
+from nas.cost import apply_precision, format_cost
 from search_spaces import get_space, model_workload
 
 CONV3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"

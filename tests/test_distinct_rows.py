@@ -10,7 +10,8 @@ import pytest
 import cost_models._distinct_rows as distinct_rows
 from cost_models import Cost, Workload, WorkloadBuilder, cost_model_for, load_hardware
 from cost_models._distinct_rows import DistinctRows
-from nas import apply_precision, nb201_workload
+from nas.cost import apply_precision
+from nas.sweep import nb201_workload
 from search_spaces import NB201_N_ARCHS
 
 SAMPLE = 120

@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas import open_storage
+from nas.run import open_storage
 
 REPO = Path(__file__).parents[1]
 

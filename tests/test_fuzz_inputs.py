@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from cli import main
 from cost_models import PRESET_DIR, HardwareSpecError, evaluate, list_presets
-from nas import StudySpecError, load_spec, parse_spec, save_dataset, study_to_dataset
+from nas import load_spec, save_dataset, study_to_dataset
+from nas.study import StudySpecError, parse_spec
 
 REPO = Path(__file__).parents[1]
 STUDIES = sorted((REPO / "studies").glob("*.toml"))

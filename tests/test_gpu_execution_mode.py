@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from cli import main
 from cost_models import EXECUTION_MODES, HardwareSpecError, load_hardware
-from nas import cost_network, hardware_from_params, parse_spec
+from nas import cost_network
+from nas.study import hardware_from_params, parse_spec
 from search_spaces import get_space
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"

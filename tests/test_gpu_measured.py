@@ -2,7 +2,7 @@
 
 Each test compares the ``h100`` preset with a measured number (op_overhead.csv, gemm.csv,
 machine.json, nb201_calibration.csv); the last ones check the issue's targets on the rows the
-preset was not fitted on (``nas.validation._gpu_validation.FIT_SPLIT``).
+preset was not fitted on (``nas.validation.FIT_SPLIT``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from cost_models import GPURooflineModel, NumberFormat, WorkloadBuilder, evaluate, load_hardware
-from nas import apply_precision
-from nas.validation._gpu_validation import gemm_workload, group_stats, h100_rows, op_workload, pooled_stats
+from nas.cost import apply_precision
+from nas.validation import gemm_workload, group_stats, h100_rows, op_workload, pooled_stats
 
 DATA = importlib.resources.files("nas") / "data" / "h100"
 H100 = load_hardware("h100")
@@ -220,7 +220,7 @@ def nb201_rows():
 
 
 def test_deployed_nb201_graph_runs_fewer_kernels_than_the_reference(nb201_rows):
-    from nas import nb201_workload
+    from nas.sweep import nb201_workload
 
     deployed = nb201_workload([1651], batch_size=1, precision="fp16")
     reference = nb201_workload([1651], batch_size=1, precision="fp16", graph="reference")

@@ -8,8 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from nas import SearchError, open_storage
-from nas.run._journal_file import check_records, repair_torn_tail
+from nas.run import SearchError, check_records, open_storage, repair_torn_tail
 
 
 def write_study(path: Path, n_trials: int) -> None:

@@ -15,20 +15,19 @@ import nas
 from cli import main
 from cost_models import load_hardware
 from nas import (
-    PLOT_KINDS,
-    candidate_from_dataset,
     export_candidate,
     load_candidate,
     load_dataset,
     merge_datasets,
-    parse_spec,
     plot_figure,
     run_search,
     save_dataset,
-    select_study,
     study_to_dataset,
     write_report,
 )
+from nas.plots import PLOT_KINDS
+from nas.results import candidate_from_dataset, select_study
+from nas.study import parse_spec
 
 SIZED = {
     "study": {"name": "sized", "n_trials": 8, "seed": 3, "sampler": "random"},
@@ -65,7 +64,7 @@ def quick(searched_study):
 def test_params_come_back_with_their_conditional_hardware_keys(sized):
     trials, ds = sized
     for trial in trials:
-        assert nas.params_of(ds, trial.number) == trial.params
+        assert nas.results.params_of(ds, trial.number) == trial.params
     chosen = {trial.params["hardware"] for trial in trials}
     assert chosen == {"edge_systolic", "h100"}, "the fixed seed should pick both presets; change it if not"
     fidelity = json.loads(ds.attrs["accuracy_fidelity_json"])
@@ -92,7 +91,7 @@ def test_a_rebuilt_candidate_costs_exactly_what_the_search_recorded(sized):
 
 def test_export_writes_a_toml_and_state_dict_that_load_back(sized, tmp_path):
     _, ds = sized
-    trial = nas.default_trial(ds)
+    trial = nas.results.default_trial(ds)
     row = ds.sel(trial=trial)
     path = export_candidate(ds, trial, tmp_path / "best.toml", torch_path=tmp_path / "best.pt")
     document = tomllib.loads(path.read_text())
@@ -189,7 +188,7 @@ def test_cli_merge_and_export(quick, tmp_path):
 
     result = runner.invoke(main, ["export", str(tmp_path / "ab.nc"), "--study", "gpu2", "--torch"])
     assert result.exit_code == 0, result.output
-    trial = nas.default_trial(quick)
+    trial = nas.results.default_trial(quick)
     toml_path = tmp_path / f"ab_gpu2_trial{trial}.toml"
     assert toml_path.exists() and toml_path.with_suffix(".pt").exists()
     assert tomllib.loads(toml_path.read_text())["candidate"]["trial"] == trial

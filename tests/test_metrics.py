@@ -9,9 +9,10 @@ import numpy as np
 import optuna
 import pytest
 
-from nas import METRICS, evaluate_candidate, load_spec, metric_of, suggest_candidate, units_of
+from nas import load_spec
 from nas.proxies import get_proxy, list_proxies
-from nas.study import COST_METRICS, ORACLE_METRICS
+from nas.results import METRICS, metric_of, units_of
+from nas.study import COST_METRICS, ORACLE_METRICS, evaluate_candidate, suggest_candidate
 
 ROOT = Path(__file__).resolve().parents[1]
 MASKS = {"is_feasible", "is_pareto"}

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from nas import PLOT_KINDS, load_dataset, plot_figure, save_dataset, study_to_dataset
-from nas.plots import PlotExportError, hypervolume_history, reference_point, write_png
+from nas import load_dataset, plot_figure, save_dataset, study_to_dataset
+from nas.plots import PLOT_KINDS, PlotExportError, hypervolume_history, reference_point, write_png
 from nas.results import hypervolume
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

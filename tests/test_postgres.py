@@ -21,8 +21,9 @@ from optuna.trial import TrialState
 from pg_server import PostgresUnavailable, postgres_server
 from test_resilience import assert_none_lost_or_duplicated, run_drivers
 
-from nas import load_or_create_study, run_search, suggest_candidate
-from nas.run import SearchError, fail_orphaned_trials, open_storage
+from nas import run_search
+from nas.run import SearchError, fail_orphaned_trials, load_or_create_study, open_storage, trial_id_of
+from nas.study import suggest_candidate
 
 REPO = Path(__file__).parents[1]
 
@@ -78,11 +79,11 @@ def test_stale_trial_on_postgres_is_failed_and_enqueued_again(postgres_url, smal
     abandoned, alive = study.ask(), study.ask()
     suggest_candidate(abandoned, spec, spec.make_space())
     abandoned.set_user_attr("driver", "elsewhere:1")
-    storage.record_heartbeat(abandoned._trial_id)
+    storage.record_heartbeat(trial_id_of(storage, study, abandoned.number))
     time.sleep(2.5)  # the database's clock decides: the last beat is now older than the grace period
-    storage.record_heartbeat(alive._trial_id)
+    storage.record_heartbeat(trial_id_of(storage, study, alive.number))
 
-    assert fail_orphaned_trials(study) == 1
+    assert fail_orphaned_trials(study, storage) == 1
     trials = study.get_trials()
     assert trials[0].state == TrialState.FAIL
     assert trials[0].user_attrs["fail_reason"] == "its driver elsewhere:1 stopped its heartbeat"
@@ -90,7 +91,7 @@ def test_stale_trial_on_postgres_is_failed_and_enqueued_again(postgres_url, smal
     assert trials[2].state == TrialState.WAITING
     assert trials[2].params == trials[0].params
     assert trials[2].system_attrs["retry_history"] == [0]
-    assert fail_orphaned_trials(study) == 0
+    assert fail_orphaned_trials(study, storage) == 0
 
 
 @pytest.mark.slow

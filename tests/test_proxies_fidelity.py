@@ -53,8 +53,7 @@ def test_dask_workers_give_the_same_scores_as_one_process():
 
 
 def test_a_cell_a_proxy_cannot_score_is_recorded_with_the_reason():
-    from nas.proxies import SyntheticBatches
-    from nas.proxies._fidelity import score_cells
+    from nas.proxies import SyntheticBatches, score_cells
 
     batch = SyntheticBatches().batch(2, (3, 16, 16), 120)
     scores, failures, seconds = score_cells([1651, 6111], "imagenet16", ["params", "synflow"],
@@ -100,7 +99,7 @@ def test_the_shipped_reference_run_matches_its_settings():
 
 def test_all_cells_ranks_an_unscored_cell_last():
     from nas.benchmarks import NB201AccuracyTable
-    from nas.proxies._fidelity import fidelity_dataset
+    from nas.proxies import fidelity_dataset
 
     archs = np.array([10, 200, 3000, 6111, 9000])
     accuracy = np.array([NB201AccuracyTable().accuracy_pct(int(a), "cifar10") for a in archs])

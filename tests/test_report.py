@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from nas import default_trial, load_dataset, save_dataset, study_to_dataset
+from nas import load_dataset, save_dataset, study_to_dataset
+from nas.results import default_trial
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -22,8 +22,9 @@ from dask_processes import dask_processes
 from distributed import Client, LocalCluster
 from optuna.trial import TrialState
 
-from nas import load_or_create_study, open_storage, run_search, suggest_candidate
-from nas.run import MAX_RETRY, fail_orphaned_trials, study_progress
+from nas import run_search
+from nas.run import MAX_RETRY, fail_orphaned_trials, load_or_create_study, open_storage, study_progress, trial_id_of
+from nas.study import suggest_candidate
 
 REPO = Path(__file__).parents[1]
 CLI = [sys.executable, str(REPO / "cli.py")]
@@ -203,26 +204,27 @@ def test_stale_heartbeat_fails_the_trial_and_enqueues_it_again(tmp_path, small_s
     assert alive.user_attrs["driver"] == f"{socket.gethostname()}:{os.getpid()}"  # written with the new trial
     suggest_candidate(abandoned, spec, spec.make_space())
     abandoned.set_user_attr("driver", "elsewhere:1")  # another host: no process id to check
-    storage.record_heartbeat(abandoned._trial_id)
+    storage.record_heartbeat(trial_id_of(storage, study, abandoned.number))
     time.sleep(1.5)
-    storage.record_heartbeat(alive._trial_id)
+    storage.record_heartbeat(trial_id_of(storage, study, alive.number))
 
-    assert fail_orphaned_trials(study) == 1
+    assert fail_orphaned_trials(study, storage) == 1
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING]
     assert trials[0].user_attrs["fail_reason"] == "its driver elsewhere:1 stopped its heartbeat"
     assert trials[2].params == trials[0].params
     assert trials[2].system_attrs["retry_history"] == [0]
-    assert fail_orphaned_trials(study) == 0  # failed once, enqueued once
+    assert fail_orphaned_trials(study, storage) == 0  # failed once, enqueued once
 
 
 def test_a_trial_abandoned_before_its_candidate_was_sampled_is_pruned_not_retried(tmp_path, small_spec):
     spec = small_spec(name="half", n_trials=1)
-    study = load_or_create_study(spec, open_storage(tmp_path / "h.journal"))
+    storage = open_storage(tmp_path / "h.journal")
+    study = load_or_create_study(spec, storage)
     trial = study.ask()
     trial.suggest_categorical("edge_0_1", ["none", "skip_connect"])  # the driver died after one suggestion
     trial.set_user_attr("driver", f"{socket.gethostname()}:999999999")
-    assert fail_orphaned_trials(study) == 1
+    assert fail_orphaned_trials(study, storage) == 1
     (pruned,) = study.get_trials()
     assert pruned.state == TrialState.PRUNED
     assert pruned.user_attrs["fail_reason"] == "its driver process died before its candidate was sampled"
@@ -231,13 +233,14 @@ def test_a_trial_abandoned_before_its_candidate_was_sampled_is_pruned_not_retrie
 
 def test_a_candidate_is_retried_at_most_max_retry_times(tmp_path, small_spec):
     spec = small_spec(name="retries", n_trials=1)
-    study = load_or_create_study(spec, open_storage(tmp_path / "r.journal"))
+    storage = open_storage(tmp_path / "r.journal")
+    study = load_or_create_study(spec, storage)
     host = socket.gethostname()
     for _ in range(MAX_RETRY + 1):
         trial = study.ask()  # the previous retry, once there is one
         suggest_candidate(trial, spec, spec.make_space())
         trial.set_user_attr("driver", f"{host}:999999999")
-        assert fail_orphaned_trials(study) == 1
+        assert fail_orphaned_trials(study, storage) == 1
     states = [t.state for t in study.get_trials()]
     assert states == [TrialState.FAIL] * (MAX_RETRY + 1)
     assert study_progress(study).failed == 1  # the last attempt counts as the candidate's outcome

@@ -12,7 +12,8 @@ import pytest
 import xarray as xr
 
 import nas
-from nas import load_dataset, pareto_figure, pareto_mask, save_dataset, study_to_dataset, write_html
+from nas import load_dataset, pareto_mask, save_dataset, study_to_dataset, write_html
+from nas.plots import pareto_figure
 
 
 def test_dataset_schema(searched_study):
@@ -71,16 +72,16 @@ def test_dataset_records_provenance(searched_study):
     assert json.loads(ds.attrs["constraints_json"]) == []
     assert ds.attrs["accuracy_source"] == "oracle" and "200 epochs" in ds.attrs["accuracy_fidelity"]
     assert json.loads(ds.attrs["accuracy_fidelity_json"]) == {}
-    seeds = {t.number: nas.trial_seed(spec.study.seed, t.number) for t in study.trials}
+    seeds = {t.number: nas.study.trial_seed(spec.study.seed, t.number) for t in study.trials}
     assert [seeds[int(t)] for t in ds.trial.values] == ds.trial_seed.values.tolist()
 
 
 def test_params_of_gives_back_each_trials_parameters(searched_study):
     ds = study_to_dataset(searched_study[2])
     for trial in searched_study[2].trials:
-        assert nas.params_of(ds, trial.number) == trial.params
+        assert nas.results.params_of(ds, trial.number) == trial.params
     with pytest.raises(ValueError, match="trial 999 is not in the dataset"):
-        nas.params_of(ds, 999)
+        nas.results.params_of(ds, 999)
 
 
 def test_zarr_round_trip_is_lossless(searched_study, tmp_path):

@@ -4,7 +4,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nas import load_or_create_study, open_storage, run_search, study_to_dataset, suggest_candidate
+from nas import run_search, study_to_dataset
+from nas.run import load_or_create_study, open_storage
+from nas.study import suggest_candidate
 
 ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 

@@ -22,7 +22,8 @@ from cost_models import (
     technology,
 )
 from cost_models._sparse_engine import _expected_max_table, expected_padding
-from nas import apply_precision, cost_network
+from nas import cost_network
+from nas.cost import apply_precision
 from search_spaces import NB201Space, eie_benchmark_layers, eie_published_latency_us
 
 MODEL = SparseEngineModel()

@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from nas import StudySpecError, load_spec, load_sweep_spec, parse_spec
+from nas import load_spec
+from nas.study import StudySpecError, parse_spec
+from nas.sweep import load_sweep_spec
 
 STUDIES = Path(__file__).parents[1] / "studies"
 

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from optuna.trial import TrialState
 
 from cli import main
-from nas import load_or_create_study, open_storage, run_search
+from nas import run_search
 from nas.results import hypervolume
-from nas.run import format_status, read_study, study_status
+from nas.run import format_status, load_or_create_study, open_storage, read_study, study_status
 
 
 @pytest.fixture(scope="module")

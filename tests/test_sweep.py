@@ -8,20 +8,11 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
-from nas import (
-    SweepSpecError,
-    apply_precision,
-    dask_client,
-    evaluate_candidate,
-    load_dataset,
-    load_sweep_spec,
-    nb201_workload,
-    pareto_mask,
-    parse_sweep_spec,
-    run_sweep,
-    save_dataset,
-)
-from nas.study import CompressionChoice, compress_workload
+from nas import load_dataset, pareto_mask, run_sweep, save_dataset
+from nas.cost import apply_precision
+from nas.run import dask_client
+from nas.study import CompressionChoice, compress_workload, evaluate_candidate
+from nas.sweep import SweepSpecError, load_sweep_spec, nb201_workload, parse_sweep_spec
 from search_spaces import get_space, index_to_arch
 
 ARCHS = [0, 1462, 1651, 6111, 15624]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from cost_models import evaluate, load_hardware
-from nas import apply_precision
+from nas.cost import apply_precision
 from nas.validation import spearman_rho
 from search_spaces import model_workload
 

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from cli import main
 from cost_models import PRESET_DIR
-from nas import format_validation, run_validation
-from nas.validation import output_reachable, spearman_rho
+from nas import run_validation
+from nas.validation import format_validation, output_reachable, spearman_rho
 from search_spaces import NB201_N_ARCHS, arch_to_index, eie_benchmark_layers, index_to_arch
 
 REFERENCES = tomllib.loads((importlib.resources.files("nas") / "data" / "validation_references.toml").read_text())

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from nas.compression._weight_sharing import apply_weight_sharing, kmeans_1d, share_weights
+from nas.compression import apply_weight_sharing, kmeans_1d, share_weights
 
 
 def test_initialisation_is_linear_between_min_and_max():

@@ -17,7 +17,7 @@ _BOUND_COLOURS = {"compute": "#1f77b4", "memory": "#ff7f0e", "launch": "#2ca02c"
 def breakdown_figure(dataset: xr.Dataset, *, trial: int | None = None, study: str | None = None) -> go.Figure:
     """Per-layer energy stacked by where it is spent, and per-layer latency by what bounds it.
 
-    The candidate is rebuilt from its parameters and costed again (:func:`~nas.candidate_from_dataset`),
+    The candidate is rebuilt from its parameters and costed again (:func:`~nas.results.candidate_from_dataset`),
     so the figure needs only the dataset.
 
     Args:

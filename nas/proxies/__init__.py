@@ -31,7 +31,7 @@ from nas.proxies._benchmark_data import (
     reference_settings,
 )
 from nas.proxies._ensemble import RankEnsemble
-from nas.proxies._fidelity import format_fidelity, proxy_fidelity
+from nas.proxies._fidelity import fidelity_dataset, format_fidelity, proxy_fidelity, score_cells
 from nas.proxies._fisher import FisherProxy
 from nas.proxies._flops import FlopsProxy
 from nas.proxies._grad_norm import GradNormProxy
@@ -41,13 +41,14 @@ from nas.proxies._learned import (
     fit_learned_ensemble,
     learned_ensemble,
     learned_fidelity,
+    shipped_learned_ensemble,
     write_learned_ensemble,
 )
 from nas.proxies._measured import measured_fidelity
 from nas.proxies._naswot import NaswotProxy
 from nas.proxies._params import ParamsProxy
 from nas.proxies._pass import ForwardPass, PassProxy
-from nas.proxies._ranks import kendall_tau, spearman_rho
+from nas.proxies._ranks import average_ranks, kendall_tau, spearman_rho
 from nas.proxies._registry import get_proxy, list_proxies
 from nas.proxies._scoring import score_proxies
 from nas.proxies._snip import SnipProxy
@@ -76,7 +77,9 @@ __all__ = [
     "SynflowProxy",
     "SyntheticBatches",
     "ZenProxy",
+    "average_ranks",
     "ensemble_fidelity",
+    "fidelity_dataset",
     "fit_learned_ensemble",
     "format_fidelity",
     "get_batch_source",
@@ -92,7 +95,9 @@ __all__ = [
     "published_scores",
     "reference_scores",
     "reference_settings",
+    "score_cells",
     "score_proxies",
+    "shipped_learned_ensemble",
     "spearman_rho",
     "write_learned_ensemble",
 ]

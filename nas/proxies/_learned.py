@@ -146,7 +146,7 @@ def learned_ensemble(reference: bool = True) -> RankEnsemble:
         >>> abs(sum(ensemble.weights) - 1) < 1e-9 and ensemble.method
         'mean_rank'
     """
-    record = _shipped()
+    record = shipped_learned_ensemble()
     scores = reference_scores() if reference else None
     return RankEnsemble(record["members"], "mean_rank", weights=record["weights"],
                         reference={m: scores[m] for m in record["members"]} if scores else None)
@@ -157,7 +157,7 @@ def learned_fidelity(dataset: str = "cifar10") -> dict[str, Any]:
 
     ``n_archs`` is the number of held-out cells: the weights never saw them.
     """
-    record = _shipped()
+    record = shipped_learned_ensemble()
     try:
         row = record["held_out"][dataset]
     except KeyError:
@@ -168,7 +168,8 @@ def learned_fidelity(dataset: str = "cifar10") -> dict[str, Any]:
 
 
 @functools.cache
-def _shipped() -> dict[str, Any]:
+def shipped_learned_ensemble() -> dict[str, Any]:
+    """The learned ensemble shipped in package data: its members, weights, seed and held-out fidelity."""
     text = (importlib.resources.files("nas") / "data" / _FILE).read_text()
     return tomllib.loads(text)["learned"]
 

@@ -3,7 +3,8 @@
 :func:`study_to_dataset` turns a finished (or running) study into one dataset: dimension
 ``trial``, every parameter a coordinate, every metric a variable with its ``units``.
 :func:`pareto_mask` and :func:`hypervolume` score a front; :func:`merge_datasets` lays
-several studies side by side; :func:`export_candidate` writes one design back out.
+several studies side by side; :func:`export_candidate` writes one design back out. :data:`METRICS` is the one table of
+metrics (name, unit, description, direction) that evaluation, results, plots and reports share.
 
 Example:
     >>> import numpy as np
@@ -12,6 +13,7 @@ Example:
     [True, True, False]
 """
 
+from nas._metrics import METRICS, Metric, metric_of
 from nas.results._dataset import (
     ResultsFileError,
     load_dataset,
@@ -35,6 +37,9 @@ from nas.results._merge import merge_datasets, select_study, studies_of
 from nas.results._pareto import pareto_mask
 
 __all__ = [
+    "METRICS",
+    "Metric",
+    "metric_of",
     "ResultsFileError",
     "REFERENCE_MARGIN",
     "Candidate",

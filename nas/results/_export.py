@@ -42,7 +42,7 @@ class Candidate:
 
     Args:
         spec: The study spec.
-        trial: Trial number (it seeds the network's initialisation, see :func:`~nas.trial_seed`).
+        trial: Trial number (it seeds the network's initialisation, see :func:`~nas.study.trial_seed`).
         params: The trial's Optuna parameters.
         genotype: The network in its search space.
         compression: The compression settings, or None when the study compresses nothing.
@@ -68,7 +68,7 @@ class Candidate:
 
 
 def rebuild_candidate(spec: StudySpec, params: Mapping[str, Any], trial: int, *, module: bool = False) -> Candidate:
-    """Rebuild and cost one candidate the way :func:`~nas.evaluate_candidate` evaluated it.
+    """Rebuild and cost one candidate the way :func:`~nas.study.evaluate_candidate` evaluated it.
 
     Args:
         spec: The study spec.

@@ -24,13 +24,21 @@ import optuna
 from distributed import as_completed, get_worker
 from distributed.security import Security
 from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from nas._cluster import dask_client
 from nas._errors import InputError
 from nas.run._progress import _LiveHypervolume, study_progress
-from nas.run._recovery import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, _fail_and_retry, _Heartbeat, fail_orphaned_trials
+from nas.run._recovery import (
+    GRACE_PERIOD_S,
+    HEARTBEAT_INTERVAL_S,
+    Heartbeat,
+    _fail_and_retry,
+    fail_orphaned_trials,
+    trial_id_of,
+)
 from nas.run._storage import driver_id, load_or_create_study, open_storage
 from nas.study._candidate import METRICS_ATTR, CandidateError, evaluate_candidate, suggest_candidate
 from nas.study._samplers import make_sampler
@@ -118,10 +126,9 @@ def run_search(
     """
     if n_trials is not None and total is not None:
         raise InputError("give n_trials (trials to add) or total (trials to reach), not both")
-    study = load_or_create_study(
-        spec, open_storage(storage, heartbeat_interval_s=heartbeat_interval_s, grace_period_s=grace_period_s)
-    )
-    fail_orphaned_trials(study)
+    opened = open_storage(storage, heartbeat_interval_s=heartbeat_interval_s, grace_period_s=grace_period_s)
+    study = load_or_create_study(spec, opened)
+    fail_orphaned_trials(study, opened)
     space = spec.make_space()
     if total is None:
         n_trials = spec.study.n_trials if n_trials is None else n_trials
@@ -139,7 +146,7 @@ def run_search(
     front = _LiveHypervolume(spec, study)
     with (
         dask_client(scheduler, n_workers, security=security) as client,
-        _Heartbeat(study, heartbeat_interval_s) as heartbeat,
+        Heartbeat(study, opened, heartbeat_interval_s) as heartbeat,
         _Interrupts() as interrupts,
         warnings.catch_warnings(),
     ):
@@ -154,7 +161,7 @@ def run_search(
             while True:
                 while len(in_flight) < max_in_flight and may_ask(asked):
                     with interrupts.deferred():
-                        trial = _ask(study, spec, space, driver, heartbeat, first=asked == 0)
+                        trial = ask_trial(study, opened, spec, space, driver, heartbeat, first=asked == 0)
                         future = client.submit(
                             _evaluate_on_worker, spec, dict(trial.params), trial.number,
                             key=f"trial-{trial.number}-{uuid.uuid4().hex[:8]}",
@@ -168,8 +175,8 @@ def run_search(
                 outcome = future.exception() or future.result()
                 with interrupts.deferred():
                     trial = in_flight.pop(future)
-                    heartbeat.discard(trial._trial_id)
-                    state = _tell(study, spec, trial, outcome)
+                    heartbeat.discard(trial.number)
+                    state = tell_trial(study, spec, trial, outcome)
                 failed += state == TrialState.FAIL
                 if state == TrialState.COMPLETE:
                     front.add(outcome)
@@ -179,14 +186,21 @@ def run_search(
             with interrupts.deferred():
                 for future, trial in in_flight.items():
                     future.cancel()
-                    heartbeat.discard(trial._trial_id)
-                    _fail_and_retry(study, study._storage.get_trial(trial._trial_id), "interrupted")
+                    heartbeat.discard(trial.number)
+                    _fail_and_retry(study, opened, trial_id_of(opened, study, trial.number), "interrupted")
                 bar.close()
     return study
 
 
-def _ask(
-    study: optuna.Study, spec: StudySpec, space, driver: str, heartbeat: _Heartbeat, *, first: bool = False
+def ask_trial(
+    study: optuna.Study,
+    storage: BaseStorage,
+    spec: StudySpec,
+    space,
+    driver: str,
+    heartbeat: Heartbeat,
+    *,
+    first: bool = False,
 ) -> optuna.Trial:
     """Ask the next trial (an enqueued retry first), claim it for this driver and suggest its candidate.
 
@@ -195,6 +209,17 @@ def _ask(
     draw the same first generation. Trial numbers are unique, so their seeds differ; a lone
     driver's first trial is the study's next one, so its seed is the one
     :func:`load_or_create_study` gave it and a seeded run replays as before.
+
+    Args:
+        study: The driver's study (:func:`~nas.run.load_or_create_study`).
+        storage: The storage it was opened on (:func:`~nas.run.open_storage`).
+        spec: The study spec.
+        space: ``spec.make_space()``, made once per driver.
+        driver: This driver's identity (:func:`~nas.run.driver_id`).
+        heartbeat: Beats for the trial from now on; the caller discards it once told.
+        first: This driver's first ask: reseed the sampler.
+
+    If suggesting fails (or is interrupted) the trial is failed and enqueued again, and the error raised.
     """
     trial = study.ask()
     if first:
@@ -202,12 +227,12 @@ def _ask(
                                      population_size=spec.study.population_size)
     if trial.user_attrs.get("driver") != driver:  # an enqueued retry; a new trial was created with it
         trial.set_user_attr("driver", driver)
-    heartbeat.add(trial._trial_id)
+    trial_id = heartbeat.add(trial.number)
     try:
         suggest_candidate(trial, spec, space)
     except BaseException as error:
-        heartbeat.discard(trial._trial_id)
-        _fail_and_retry(study, study._storage.get_trial(trial._trial_id), f"{type(error).__name__}: {error}")
+        heartbeat.discard(trial.number)
+        _fail_and_retry(study, storage, trial_id, f"{type(error).__name__}: {error}")
         raise
     return trial
 
@@ -224,10 +249,19 @@ def _evaluate_on_worker(spec: StudySpec, params: dict, trial_number: int) -> dic
     return metrics
 
 
-def _tell(
+def tell_trial(
     study: optuna.Study, spec: StudySpec, trial: optuna.Trial, outcome: dict | BaseException
 ) -> TrialState | None:
     """Tell the study one trial's outcome: its metrics, or the error that stopped its evaluation.
+
+    Metrics go into one user attr (``metrics``); a non-finite objective or constraint fails
+    the trial with its ``fail_reason``.
+
+    Args:
+        study: The driver's study.
+        spec: The study spec: which metrics are objectives and constraints.
+        trial: The trial :func:`ask_trial` gave.
+        outcome: What :func:`~nas.study.evaluate_candidate` returned, or the error it raised.
 
     Returns:
         The trial's state, or None when another driver had already failed it as

@@ -75,7 +75,8 @@ def study_status(study: optuna.Study) -> StudyStatus:
 
     Example:
         >>> import tempfile
-        >>> from nas import load_spec, load_or_create_study, open_storage
+        >>> from nas import load_spec
+        >>> from nas.run import load_or_create_study, open_storage
         >>> spec = load_spec("studies/quickstart.toml")
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     status = study_status(load_or_create_study(spec, open_storage(f"{tmp}/q.journal")))

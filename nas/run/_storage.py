@@ -10,9 +10,10 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -70,11 +71,12 @@ class _DriverJournalStorage(JournalStorage):
     def record_heartbeat(self, trial_id: int) -> None:
         self.set_trial_system_attr(trial_id, _JOURNAL_HEARTBEAT_ATTR, time.time())
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+    def stale_trials(self, study: optuna.Study) -> list[FrozenTrial]:
+        """The running trials of ``study`` whose last beat is older than the grace period."""
         now = time.time()
         return [
-            trial._trial_id
-            for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+            trial
+            for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if now - trial.system_attrs.get(_JOURNAL_HEARTBEAT_ATTR, trial.datetime_start.timestamp())
             > self._grace_period_s
         ]
@@ -84,17 +86,56 @@ class _DriverJournalStorage(JournalStorage):
 
 
 class _DriverRDBStorage(RDBStorage):
-    """Optuna's RDB storage, whose new trials are written with their ``driver`` user attr in the same transaction.
+    """Optuna's RDB storage for a driver: new trials carry their ``driver``, stale ones are ended with a reason.
 
-    Heartbeats are Optuna's own (a table, timed by the database's clock). A driver on
-    another host that dies between creating a trial and its first beat (one round trip)
-    leaves that trial RUNNING; one on the same host is caught by its process id.
+    A new trial is written with its ``driver`` user attr in the same transaction.
+    Heartbeats are Optuna's own (a table, timed by the database's clock), and so is the
+    judgement of which running trials are stale: :meth:`fail_stale_trials` runs
+    :func:`optuna.storages.fail_stale_trials`. Optuna fails a stale trial through
+    :meth:`set_trial_state_values`, after which it takes no more attributes; during
+    :meth:`fail_stale_trials` that call is handed to the driver's ``end`` instead, which
+    writes the reason first and then ends the trial (FAIL, or PRUNED before its candidate
+    was sampled). A driver on another host that dies between creating a trial and its
+    first beat (one round trip) leaves that trial RUNNING; one on the same host is caught
+    by its process id.
     """
+
+    def __init__(self, url: str, *, heartbeat_interval: int, grace_period: int) -> None:
+        super().__init__(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+        self._ending = threading.local()  # the heartbeat thread's stale check; the main thread tells meanwhile
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         if template_trial is None:
             template_trial = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={"driver": driver_id()})
         return super().create_new_trial(study_id, template_trial)
+
+    def fail_stale_trials(self, study: optuna.Study, end: Callable[[int], bool]) -> int:
+        """Run Optuna's stale-trial check on ``study``, ending each stale trial with ``end(trial_id)``.
+
+        Returns:
+            How many trials ``end`` ended (it returns False for one another driver had ended first).
+        """
+        self._ending.end, self._ending.count = end, 0
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+        finally:
+            self._ending.end = None
+        return self._ending.count
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        end = getattr(self._ending, "end", None)
+        if end is None or state != TrialState.FAIL:
+            return super().set_trial_state_values(trial_id, state, values)
+        self._ending.end = None  # ``end`` ends the trial through this method too
+        try:
+            self._ending.count += end(trial_id)
+        finally:
+            self._ending.end = end
+        return False  # ended already: nothing left for a stale-trial callback
 
 
 def open_storage(

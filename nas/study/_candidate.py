@@ -58,7 +58,7 @@ def hardware_from_params(spec: StudySpec, params: Mapping[str, Any]) -> tuple[st
     """The hardware of a candidate: its preset, the searched keys it overrides, and the loaded config.
 
     Example:
-        >>> from nas import parse_spec
+        >>> from nas.study import parse_spec
         >>> spec = parse_spec({"study": {"name": "s", "n_trials": 1}, "space": {"name": "nb201"},
         ...     "hardware": {"presets": ["tpu_v1"], "search": {"tpu_v1": {"rows": [64, 128]}}},
         ...     "objectives": [{"metric": "latency_s", "direction": "minimize"}]})

@@ -25,7 +25,7 @@ from nas.study._accuracy_source import ORACLE, AccuracySection
 from search_spaces import get_space, list_spaces
 
 COST_METRICS = metrics_from("cost")
-"""What the cost model reports for every candidate (:data:`nas.METRICS`), by name."""
+"""What the cost model reports for every candidate (:data:`nas.results.METRICS`), by name."""
 
 SPEC_ATTR = "spec_json"
 """Study user attr holding the spec, so results can be rebuilt from the storage alone."""

@@ -45,7 +45,7 @@ from cost_models import EXECUTION_MODES, HardwareConfig, HardwareSpecError, eval
 from nas._errors import InputError, NasError
 from nas._toml_file import StrictModel, first_error, load_toml_model, validate_model
 from nas.benchmarks._nb201_table import NB201AccuracyTable
-from nas.cost._cost_report import PRECISION_BITS
+from nas.cost import PRECISION_BITS
 from nas.results._dataset import _versions, units_of
 from nas.results._pareto import pareto_mask
 from nas.study._accuracy_source import ORACLE_METRICS

@@ -12,7 +12,17 @@ Example:
     0.5
 """
 
-from nas.validation._gpu_validation import FIT_SPLIT, gpu_checks
+from nas.validation._gpu_validation import (
+    FIT_SPLIT,
+    format_group_stats,
+    gemm_workload,
+    gpu_checks,
+    group_stats,
+    h100_rows,
+    measured_cases,
+    op_workload,
+    pooled_stats,
+)
 from nas.validation._result import ValidationResult
 from nas.validation._validation import (
     format_validation,
@@ -24,9 +34,16 @@ from nas.validation._validation import (
 __all__ = [
     "FIT_SPLIT",
     "ValidationResult",
+    "format_group_stats",
     "format_validation",
+    "gemm_workload",
     "gpu_checks",
+    "group_stats",
+    "h100_rows",
+    "measured_cases",
+    "op_workload",
     "output_reachable",
+    "pooled_stats",
     "run_validation",
     "spearman_rho",
 ]
