@@ -332,9 +332,6 @@ def estimator_fidelity(section: AccuracySection) -> tuple[str, dict[str, Any]]:
         "fine_tune_epochs": section.fine_tune_epochs,
         "coefficients": estimator.coefficients,
     }
-    record["note"] = (f"assumes {section.fine_tune_epochs} fine-tune epoch(s) after compression; ranks measured "
-                      f"compressed accuracy with Spearman rho {rho} (log synflow of the compressed network: "
-                      f"{record['zero_cost_spearman_rho']}) on {record['measured_n_rows']} held-out cell x policy rows")
     description = (f"compression-aware estimate: NAS-Bench-201 dense accuracy x the share the compression keeps "
                    f"(fitted, {section.fine_tune_epochs} fine-tune epoch(s) assumed); on {record['measured_n_rows']} "
                    f"held-out rows of the compression benchmark table it ranks measured compressed accuracy with "
