@@ -340,8 +340,9 @@ def held_out_scores(estimator: AccuracyEstimator, rows: dict[str, np.ndarray], *
     policies = rows["policy"][held]
 
     def within(score: np.ndarray) -> float:
-        rhos = [spearman_rho(score[policies == p], measured[policies == p]) for p in np.unique(policies)]
-        return float(np.nanmean(rhos))
+        rhos = np.array([spearman_rho(score[policies == p], measured[policies == p]) for p in np.unique(policies)])
+        # A policy whose measured (or scored) accuracies are all equal has no rank to agree with: left out.
+        return float(rhos[np.isfinite(rhos)].mean()) if np.isfinite(rhos).any() else float("nan")
 
     return {
         "n_rows": int(held.sum()),
