@@ -36,8 +36,10 @@ import xarray as xr
 from nas.compression import (
     CHANCE_PCT,
     FIT_SPLIT,
+    MIN_LEARNT_PCT,
     ROW_COLUMNS,
     compression_features,
+    fit_mask,
     fit_on_rows,
     held_out_scores,
     is_fit_cell,
@@ -125,7 +127,7 @@ def _cell_text(value) -> str:
 
 
 def coefficients_toml(estimator, scores: dict, table: xr.Dataset, table_path: Path, rows: dict[str, np.ndarray],
-                      command: str) -> str:
+                      command: str, chance_pct: float) -> str:
     """The shipped file: coefficients, the fit's provenance and the held-out rank checks."""
     fit = is_fit_cell(rows["cell"])
     attrs = table.attrs
@@ -144,6 +146,9 @@ def coefficients_toml(estimator, scores: dict, table: xr.Dataset, table_path: Pa
         f'table_command = "{attrs.get("command", "?")}"',
         f'split = "{FIT_SPLIT}"',
         f"n_fit_rows = {int(fit.sum())}",
+        f"n_fit_rows_used = {int(fit_mask(rows, chance_pct=chance_pct).sum())}",
+        f'rows_left_out = "fit-side rows of cells whose dense network scored within {MIN_LEARNT_PCT:g} points of '
+        f'chance ({chance_pct:g} %): no share to keep"',
         f"n_fit_cells = {len(np.unique(rows['cell'][fit]))}",
         'rows = "nas/data/accuracy_estimator_rows.csv.gz (features of the NB201 CIFAR-10 network, seed = cell)"',
         f'policies = {list(map(str, table.policy.values))!r}'.replace("'", '"'),
@@ -175,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     estimator = fit_on_rows(rows, chance_pct=chance)
     scores = held_out_scores(estimator, rows, chance_pct=chance)
     command = "python -m benchmarks.fit_accuracy_estimator " + " ".join(sys.argv[1:] if argv is None else argv)
-    args.out.write_text(coefficients_toml(estimator, scores, table, args.table, rows, command), encoding="utf-8")
+    text = coefficients_toml(estimator, scores, table, args.table, rows, command, chance)
+    args.out.write_text(text, encoding="utf-8")
     print(args.out.read_text(encoding="utf-8"))
 
 

@@ -21,6 +21,7 @@ from nas.compression import (
     activation_error,
     compression_features,
     fit_accuracy_estimator,
+    fit_mask,
     fit_on_rows,
     held_out_scores,
     is_fit_cell,
@@ -120,6 +121,8 @@ def test_the_shipped_split_keeps_every_cell_on_one_side():
     assert set(rows["cell"][fit]).isdisjoint(rows["cell"][~fit])
     assert (rows["cell"][fit] % 2 == 0).all() and (rows["cell"][~fit] % 2 == 1).all()
     assert SHIPPED["fit"]["n_fit_rows"] == int(fit.sum())
+    used = fit_mask(rows, chance_pct=10.0)
+    assert SHIPPED["fit"]["n_fit_rows_used"] == int(used.sum()) and not (used & ~fit).any()
     assert SHIPPED["held_out"]["n_rows"] == int((~fit).sum())
 
 

@@ -15,6 +15,7 @@ Example:
 from nas.compression._accuracy_estimator import (
     CHANCE_PCT,
     FIT_SPLIT,
+    MIN_LEARNT_PCT,
     ROW_COLUMNS,
     ROWS_FILE,
     AccuracyEstimator,
@@ -22,6 +23,7 @@ from nas.compression._accuracy_estimator import (
     activation_error,
     compression_features,
     fit_accuracy_estimator,
+    fit_mask,
     fit_on_rows,
     held_out_scores,
     is_fit_cell,
@@ -75,6 +77,7 @@ from nas.compression._weight_sharing import KMeans1D, apply_weight_sharing, kmea
 __all__ = [
     "CHANCE_PCT",
     "FIT_SPLIT",
+    "MIN_LEARNT_PCT",
     "ROW_COLUMNS",
     "ROWS_FILE",
     "AccuracyEstimator",
@@ -82,6 +85,7 @@ __all__ = [
     "activation_error",
     "compression_features",
     "fit_accuracy_estimator",
+    "fit_mask",
     "fit_on_rows",
     "held_out_scores",
     "is_fit_cell",

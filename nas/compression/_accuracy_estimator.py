@@ -84,6 +84,8 @@ FIT_SPLIT = ("cells with an even NAS-Bench-201 index are fitted on, cells with a
 """How the benchmark table's rows are split between the fit and the held-out check."""
 CHANCE_PCT = {"cifar10": 10.0, "cifar100": 1.0, "imagenet16": 100.0 / 120.0, "mnist": 10.0, "imagenet": 0.1}
 """Accuracy of a uniform guess, %, by dataset: what a collapsed network scores."""
+MIN_LEARNT_PCT = 5.0
+"""Points above chance a dense network must score for its rows to enter the fit."""
 _COEFFICIENTS = ("weight_coef", "act_coef", "fine_tune_decay_per_epoch", "steepness")
 _ACT_SAMPLE = 1 << 16
 """Values in the fixed sample :func:`activation_error` quantizes."""
@@ -303,13 +305,20 @@ def row_features(rows: dict[str, np.ndarray], mask: np.ndarray) -> list[Compress
             zip(rows["weight_error"][mask], rows["act_error"][mask], rows["fine_tune_epochs"][mask], strict=True)]
 
 
+def fit_mask(rows: dict[str, np.ndarray], *, chance_pct: float) -> np.ndarray:
+    """The rows :func:`fit_on_rows` fits on: the fit side of :data:`FIT_SPLIT`, cells that learnt."""
+    return is_fit_cell(rows["cell"]) & (rows["dense_accuracy_pct"] - chance_pct > MIN_LEARNT_PCT)
+
+
 def fit_on_rows(rows: dict[str, np.ndarray], *, chance_pct: float) -> AccuracyEstimator:
     """Fit on the fit side of :data:`FIT_SPLIT` only: the held-out rows never enter.
 
     The target is each row's measured kept fraction ``(accuracy - chance) / (dense - chance)``
-    of the same trained network, so the fit learns the drop, not the dense accuracy.
+    of the same trained network, so the fit learns the drop, not the dense accuracy. A cell
+    whose dense network never learnt (within :data:`MIN_LEARNT_PCT` of chance, e.g. no path from
+    input to output) has no share to keep and is left out of the fit.
     """
-    fit = is_fit_cell(rows["cell"])
+    fit = fit_mask(rows, chance_pct=chance_pct)
     kept = (rows["accuracy_pct"][fit] - chance_pct) / (rows["dense_accuracy_pct"][fit] - chance_pct)
     return fit_accuracy_estimator(row_features(rows, fit), kept)
 
