@@ -12,7 +12,19 @@ REFERENCES = load_compression_references()
 LABELS = [check["label"] for check in REFERENCES["check"]]
 QUICK = [check["label"] for check in REFERENCES["check"] if check["model"] in QUICK_MODELS]
 
-KNOWN_MISSES: dict[str, str] = {}
+_FOUR_BIT = ("the collapse steepness fitted on small MNIST networks (about 4.6) makes the ~1-2 % relative weight "
+             "error of 4-bit weights nearly harmless; those networks lost a few points to 4-bit weights, ImageNet "
+             "ResNet-50 loses 4.4 and MobileNetV2 48 (1,000 classes, thin margins; trained per-channel ranges "
+             "of depthwise layers that He-initialised weights do not show)")
+_LONG_FINE_TUNE = ("the fine-tune decay is fitted on 0 and 1 epoch and extrapolates 22+ epochs to full recovery; "
+                   "ResNet-50 at 90 % sparsity and above keeps a capacity loss no fine-tune removes")
+KNOWN_MISSES: dict[str, str] = {
+    "ResNet-50 W4A8 PTQ MinMax (MQBench)": _FOUR_BIT,
+    "MobileNetV2 W4A8 PTQ MinMax (MQBench)": _FOUR_BIT,
+    "ResNet-50 90% magnitude pruning (State of Sparsity)": _LONG_FINE_TUNE,
+    "ResNet-50 95% magnitude pruning (State of Sparsity)": _LONG_FINE_TUNE,
+    "ResNet-50 98% magnitude pruning (State of Sparsity)": _LONG_FINE_TUNE,
+}
 """Checks the shipped estimator misses, with the diagnosis; strict xfails, so a fix shows up as XPASS."""
 
 
