@@ -14,8 +14,10 @@ with four fitted coefficients:
   ``W`` the layer's weights before compression and ``W_c`` after it (masks, fake quantization,
   shared values, all applied by the project's own :func:`~nas.compression.prune_module`,
   :func:`~nas.compression.quantize_module` and :func:`~nas.compression.apply_weight_sharing`).
-  A mean, not a sum, so that the reduced-width network the benchmark table trained and the
-  full-width network a study builds give comparable numbers.
+  A mean, not a sum: the fit computes the features on the full NB201 network a study builds
+  for the same cell (``C = 16``, five cells per stage, torch's default initialisation),
+  while the benchmark table trained a reduced one (width 8, one cell per stage); per-layer
+  means keep the two comparable, a sum would scale with the depth.
 - ``act_error``: mean over the same layers of the relative squared error the layer's input
   fake quantization (:class:`~nas.compression.ActivationFakeQuant`) makes on a fixed ReLU'd
   Gaussian sample (:func:`activation_error`); 0 for a layer left in float.
