@@ -12,7 +12,7 @@ REFERENCES = load_compression_references()
 LABELS = [check["label"] for check in REFERENCES["check"]]
 QUICK = [check["label"] for check in REFERENCES["check"] if check["model"] in QUICK_MODELS]
 
-_FOUR_BIT = ("the collapse steepness fitted on small MNIST networks (about 4.6) makes the ~1-2 % relative weight "
+_FOUR_BIT = ("the collapse steepness fitted on small MNIST networks (about 4) makes the ~1-2 % relative weight "
              "error of 4-bit weights nearly harmless; those networks lost a few points to 4-bit weights, ImageNet "
              "ResNet-50 loses 4.4 and MobileNetV2 48 (1,000 classes, thin margins; trained per-channel ranges "
              "of depthwise layers that He-initialised weights do not show)")
