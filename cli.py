@@ -332,11 +332,15 @@ def validate(quick: bool) -> None:
     import time
 
     from nas import run_validation
-    from nas.validation import format_validation
+    from nas.validation import compression_checks, format_validation
 
     start = time.perf_counter()
     results = run_validation(quick=quick)
     click.echo(format_validation(results))
+    click.echo("\nCompression-aware accuracy estimates against published ImageNet accuracies (estimates of an "
+               "estimator fitted on small MNIST networks; not counted in the exit status"
+               + ("; --quick: MobileNetV2 only" if quick else "") + "):\n")
+    click.echo(format_validation(compression_checks(quick=quick)))
     click.echo(f"\nvalidation took {time.perf_counter() - start:.1f} s")
     if any(result.passed is False for result in results):
         sys.exit(1)

@@ -8,7 +8,8 @@ unit (``latency_s``, ``energy_j``); a name with ``{...}`` is a family (``energy_
 Sources:
     ``cost``: the cost model on the compressed workload and the hardware configuration
     (trials and sweeps alike); ``oracle``: the NAS-Bench-201 table; ``proxy``: a zero-cost
-    proxy of the compressed network; ``ensemble``: a rank ensemble of proxies; ``trial``:
+    proxy of the compressed network; ``ensemble``: a rank ensemble of proxies; ``estimator``: the
+    compression-aware accuracy estimator (:class:`nas.compression.AccuracyEstimator`); ``trial``:
     bookkeeping of the evaluation itself.
 
 Example:
@@ -80,6 +81,12 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
         "log_synflow", "snip_score", "grasp_score", "grad_norm_score", "fisher_score", "jacob_cov_score",
         "naswot_logdet", "zen_score", "nonzero_params")),
     Metric("nonzero_flops", "FLOP", _PROXY, "maximize", ("proxy",)),
+    Metric("estimated_accuracy_pct", "%",
+           "compression-aware estimate: NAS-Bench-201 dense test accuracy times the share the compression keeps "
+           "(nas.compression.AccuracyEstimator), %", "maximize", ("estimator",)),
+    Metric("estimated_kept_fraction", "1",
+           "share of the dense above-chance accuracy the estimator says the compressed network keeps, in (0, 1]",
+           "maximize", ("estimator",)),
     Metric("ensemble_score", "1",
            "fraction of the 1,000 shipped reference NB201 cells the candidate beats (vote, mean_rank or learned)",
            "maximize", ("ensemble",)),

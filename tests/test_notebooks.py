@@ -14,9 +14,10 @@ BUDGET_S = 180
 """What a notebook may take here (they take well under a minute): 'a few minutes on a fresh machine'."""
 
 
-def test_the_four_notebooks_are_there():
-    assert [path.stem for path in NOTEBOOKS] == ["comparing_eie_tpu_gpu", "reading_a_pareto_dataset",
-                                                 "sizing_an_accelerator", "trusting_a_proxy"]
+def test_the_five_notebooks_are_there():
+    assert [path.stem for path in NOTEBOOKS] == ["comparing_eie_tpu_gpu", "compressed_fronts",
+                                                 "reading_a_pareto_dataset", "sizing_an_accelerator",
+                                                 "trusting_a_proxy"]
 
 
 @pytest.mark.slow

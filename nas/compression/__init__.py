@@ -12,6 +12,25 @@ Example:
     ([-1.0, 1.0], [-1, 0, 1, 1])
 """
 
+from nas.compression._accuracy_estimator import (
+    CHANCE_PCT,
+    FIT_SPLIT,
+    MIN_LEARNT_PCT,
+    ROW_COLUMNS,
+    ROWS_FILE,
+    AccuracyEstimator,
+    CompressionFeatures,
+    activation_error,
+    compression_features,
+    fit_accuracy_estimator,
+    fit_mask,
+    fit_on_rows,
+    held_out_scores,
+    is_fit_cell,
+    load_accuracy_estimator,
+    read_estimator_rows,
+    row_features,
+)
 from nas.compression._huffman import (
     canonical_codes,
     encoded_bits,
@@ -56,6 +75,23 @@ from nas.compression._size import (
 from nas.compression._weight_sharing import KMeans1D, apply_weight_sharing, kmeans_1d, share_weights
 
 __all__ = [
+    "CHANCE_PCT",
+    "FIT_SPLIT",
+    "MIN_LEARNT_PCT",
+    "ROW_COLUMNS",
+    "ROWS_FILE",
+    "AccuracyEstimator",
+    "CompressionFeatures",
+    "activation_error",
+    "compression_features",
+    "fit_accuracy_estimator",
+    "fit_mask",
+    "fit_on_rows",
+    "held_out_scores",
+    "is_fit_cell",
+    "load_accuracy_estimator",
+    "read_estimator_rows",
+    "row_features",
     "PRUNING_PATTERNS",
     "PRUNING_SCOPES",
     "PruningPolicy",

@@ -176,6 +176,9 @@ def _fidelity_rows(fidelity: dict) -> list[tuple[str, str]]:
     rows = [("proxy fidelity, measured", (
         f"Spearman rho {fidelity['measured_spearman_rho']:.3f}, Kendall tau {fidelity['measured_kendall_tau']:.3f} "
         f"on {fidelity['measured_n_archs']} cells against {fidelity['against']} ({fidelity['measured_with']})"))]
+    if "zero_cost_spearman_rho" in fidelity:
+        rows.append(("zero-cost proxy, same rows", f"{fidelity['zero_cost_baseline']}: Spearman rho "
+                     f"{fidelity['zero_cost_spearman_rho']}, Kendall tau {fidelity['zero_cost_kendall_tau']}"))
     if not fidelity["same_batch_as_measured"]:
         rows.append(("proxy fidelity, caveat", "this study scored its proxies on another batch than the measurement"))
     if fidelity.get("note"):

@@ -13,6 +13,7 @@ Example:
 
 from nas.study._accuracy_source import (
     ENSEMBLE_METRIC,
+    ESTIMATOR,
     ORACLE,
     ORACLE_METRICS,
     AccuracySection,
@@ -51,6 +52,7 @@ __all__ = [
     "COST_METRICS",
     "ENSEMBLE_METRIC",
     "METRICS_ATTR",
+    "ESTIMATOR",
     "ORACLE",
     "ORACLE_METRICS",
     "SAMPLERS",

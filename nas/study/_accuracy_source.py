@@ -3,7 +3,7 @@
 ``[accuracy]`` in a study file::
 
     [accuracy]
-    source = "vote"          # "oracle", a proxy ("synflow", "naswot", ...), "vote", "mean_rank" or "learned"
+    source = "vote"          # "oracle", "estimator", a proxy ("synflow", ...), "vote", "mean_rank" or "learned"
     members = ["synflow", "jacob_cov", "snip"]   # vote's or mean_rank's proxies (vote's default shown)
     record = ["params"]      # more proxies to compute and store with every trial, not optimised
     batch_source = "digits"  # the images of the data-dependent proxies: synthetic, digits, npz:PATH, folder:PATH
@@ -16,6 +16,12 @@ cells of the measured fidelity run) that the candidate beats, so one candidate's
 is fixed once computed and the objective is stationary (:class:`~nas.proxies.RankEnsemble`).
 ``learned`` weighs its members' fractions with weights fitted on half of those cells
 (:func:`~nas.proxies.learned_ensemble`); its members are fixed by the fit.
+``estimator`` combines the NB201 table's dense test accuracy of the cell with the accuracy its
+compression is estimated to cost (:class:`~nas.compression.AccuracyEstimator`: the relative
+weight and activation error the compression makes on the candidate's module, four coefficients
+fitted on the project's compression benchmark table), writing ``estimated_accuracy_pct``;
+``fine_tune_epochs`` says how much retraining after compression the estimate assumes (0:
+compressed after training). It needs ``space = nb201`` (the dense accuracy comes from the table).
 That only means something for a network of the reference's family computed the
 reference's way, so an ensemble needs ``space = nb201`` on ``cifar10`` and the reference's
 batch (checked when the study loads).
@@ -45,6 +51,8 @@ ENSEMBLE_METHODS = ("vote", "mean_rank", "learned")
 LEARNED = "learned"
 ENSEMBLE_METRIC = "ensemble_score"
 ORACLE_FIDELITY = "NAS-Bench-201 table: the network trained for 200 epochs (exact, uncompressed networks only)"
+ESTIMATOR = "estimator"
+ESTIMATOR_METRICS = metrics_from("estimator")
 
 
 class AccuracySection(BaseModel):
@@ -64,16 +72,18 @@ class AccuracySection(BaseModel):
     batch_source: str = "digits"
     batch_size: int = Field(default=32, gt=0)
     batch_seed: int = 0
+    fine_tune_epochs: int = Field(default=0, ge=0)
 
     @field_validator("source")
     @classmethod
     def _known_source(cls, source: str) -> str:
-        if source in (ORACLE, *ENSEMBLE_METHODS):
+        if source in (ORACLE, ESTIMATOR, *ENSEMBLE_METHODS):
             return source
         names = _proxy_names()
         if source not in names:
             raise InputError(f"unknown accuracy source {source!r}; choose from {ORACLE}, "
-                             f"{', '.join(ENSEMBLE_METHODS)} (ensembles) or a proxy: {', '.join(names)}")
+                             f"{', '.join(ENSEMBLE_METHODS)} (ensembles), {ESTIMATOR} (compression-aware) "
+                             f"or a proxy: {', '.join(names)}")
         return source
 
     @field_validator("members", "record")
@@ -95,6 +105,9 @@ class AccuracySection(BaseModel):
                              f"remove members or set source to one of them")
         if self.members is not None and self.source == LEARNED:
             raise InputError("members: the learned ensemble's members are fixed by its fitted weights; remove members")
+        if self.fine_tune_epochs and self.source != ESTIMATOR:
+            raise InputError(f"fine_tune_epochs: only source {ESTIMATOR!r} assumes a fine-tune after compression; "
+                             f"remove fine_tune_epochs or set source = {ESTIMATOR!r}")
         if self.members is not None and len(self.members) < 2:
             raise InputError(f"members: an ensemble needs two or more proxies, got {self.members}")
         if self.proxies:
@@ -131,7 +144,7 @@ class AccuracySection(BaseModel):
         """The proxies the accuracy objective needs: the source, or the ensemble's members."""
         if self.is_ensemble:
             return self.members_or_default
-        return () if self.source == ORACLE else (self.source,)
+        return () if self.source in (ORACLE, ESTIMATOR) else (self.source,)
 
     @property
     def proxies(self) -> tuple[str, ...]:
@@ -142,6 +155,8 @@ class AccuracySection(BaseModel):
     def metrics(self) -> dict[str, str]:
         """The metrics a trial writes for accuracy, with descriptions including units."""
         result = dict(ORACLE_METRICS) if self.source == ORACLE else {}
+        if self.source == ESTIMATOR:
+            result.update(ESTIMATOR_METRICS)
         if self.proxies:
             from nas.proxies import get_proxy
 
@@ -173,6 +188,9 @@ class AccuracySection(BaseModel):
         Raises:
             ValueError: One line naming the field and the fix.
         """
+        if self.source == ESTIMATOR and space_name != "nb201":
+            raise InputError(f"source {ESTIMATOR!r} takes the dense accuracy from the NAS-Bench-201 table, which a "
+                             f"{space_name} network is not in; use space nb201, or a proxy as the source")
         if self.is_ensemble:
             from nas.proxies import reference_settings
 
@@ -249,6 +267,8 @@ def accuracy_fidelity(section: AccuracySection, space_name: str, dataset: str) -
     """
     if section.source == ORACLE:
         return ORACLE_FIDELITY, {}
+    if section.source == ESTIMATOR:
+        return estimator_fidelity(section)
     from nas.proxies import measured_fidelity, published_fidelity
     from nas.proxies._benchmark_data import ensemble_fidelity
 
@@ -282,6 +302,40 @@ def accuracy_fidelity(section: AccuracySection, space_name: str, dataset: str) -
         record["note"] = (f"space {space_name!r} has no benchmark table, so this proxy's fidelity there is unmeasured; "
                           "the numbers are for NAS-Bench-201 CIFAR-10")
         description += f"; unmeasured on {space_name} (on NB201 CIFAR-10: {rho})"
+    return description, record
+
+
+def estimator_fidelity(section: AccuracySection) -> tuple[str, dict[str, Any]]:
+    """What the estimator source is and its held-out rank agreement (from the shipped fit), for the results' attrs.
+
+    The record has the keys a proxy's has (``measured_*`` are the held-out numbers), plus the
+    zero-cost baseline on the same held-out rows and the fit's provenance.
+    """
+    from nas.compression import load_accuracy_estimator
+
+    estimator = load_accuracy_estimator()
+    held, fit = estimator.provenance.get("held_out", {}), estimator.provenance.get("fit", {})
+    rho, tau = held.get("estimator_spearman_rho", float("nan")), held.get("estimator_kendall_tau", float("nan"))
+    record: dict[str, Any] = {
+        "proxy": ESTIMATOR,
+        "against": "measured accuracy of compressed trained networks (compression benchmark table, held-out cells)",
+        "measured_spearman_rho": rho,
+        "measured_kendall_tau": tau,
+        "measured_n_archs": int(held.get("n_cells", 0)),
+        "measured_n_rows": int(held.get("n_rows", 0)),
+        "measured_with": f"{fit.get('table', '?')}; split: {fit.get('split', '?')}",
+        "same_batch_as_measured": True,
+        "published_spearman_rho": {},
+        "zero_cost_baseline": "log synflow of the compressed network on the same held-out rows",
+        "zero_cost_spearman_rho": held.get("synflow_spearman_rho", float("nan")),
+        "zero_cost_kendall_tau": held.get("synflow_kendall_tau", float("nan")),
+        "fine_tune_epochs": section.fine_tune_epochs,
+        "coefficients": estimator.coefficients,
+    }
+    description = (f"compression-aware estimate: NAS-Bench-201 dense accuracy x the share the compression keeps "
+                   f"(fitted, {section.fine_tune_epochs} fine-tune epoch(s) assumed); on {record['measured_n_rows']} "
+                   f"held-out rows of the compression benchmark table it ranks measured compressed accuracy with "
+                   f"Spearman rho {rho}, Kendall tau {tau} (log synflow: rho {record['zero_cost_spearman_rho']})")
     return description, record
 
 
@@ -327,6 +381,12 @@ def format_accuracy_sources() -> str:
         needs = "shape only" if proxy.data_free else "images and labels" if proxy.needs_targets else "images"
         measured = measured_fidelity(name)
         rows.append((name, proxy.metric, needs, f"{measured['spearman_rho']:.3f}", f"{measured['kendall_tau']:.3f}"))
+    from nas.compression import load_accuracy_estimator
+
+    held = load_accuracy_estimator().provenance.get("held_out", {})
+    rows.append((ESTIMATOR, ", ".join(ESTIMATOR_METRICS), "nb201; fitted drop model",
+                 f"{held.get('estimator_spearman_rho', float('nan')):.3f}",
+                 f"{held.get('estimator_kendall_tau', float('nan')):.3f}"))
     for method in ENSEMBLE_METHODS:
         section = AccuracySection(source=method)
         measured = measured_fidelity(section.label)
@@ -339,6 +399,10 @@ def format_accuracy_sources() -> str:
     lines.insert(1, "  ".join("-" * width for width in widths))
     lines.append("\nrho, tau: rank correlation with trained NB201 CIFAR-10 accuracy on 974 cells (nas proxies "
                  "--sample 1000); learned: on the 487 of them its weights were not fitted on.\n"
+                 f"estimator: against measured accuracy of compressed trained networks on the {held.get('n_rows', 0)} "
+                 f"held-out cell x policy rows of the compression benchmark table (log synflow of the compressed "
+                 f"network on the same rows: rho {held.get('synflow_spearman_rho', float('nan')):.3f}, "
+                 f"tau {held.get('synflow_kendall_tau', float('nan')):.3f}).\n"
                  "Set [accuracy] source, members, record, batch_source, batch_size in a study file.")
     return "\n".join(lines)
 

@@ -18,7 +18,7 @@ import numpy as np
 from cost_models import MAC_KINDS, HardwareConfig, Workload, evaluate, load_hardware
 from nas._errors import NasError
 from nas.cost._cost_report import apply_precision
-from nas.study._accuracy_source import ORACLE
+from nas.study._accuracy_source import ESTIMATOR, ORACLE
 from nas.study._compression_choice import (
     CompressionChoice,
     choice_from_params,
@@ -145,7 +145,7 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
     """
     started = time.perf_counter()
     space, genotype, hardware_name, _, hardware, _, choice, module, workload = build_candidate(
-        spec, params, trial_number, module=bool(spec.accuracy.proxies))
+        spec, params, trial_number, module=bool(spec.accuracy.proxies) or spec.accuracy.source == ESTIMATOR)
     cost = evaluate(workload, hardware)
     if cost.unsupported.any():
         layers = ", ".join(workload.name[cost.unsupported][:3])
@@ -171,7 +171,7 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
     for bound in ("compute", "memory", "launch"):
         share = cost.layer_latency_s[cost.layer_bound == bound].sum() / cost.latency_s[0]
         metrics[f"latency_{bound}_bound_fraction"] = float(share)
-    metrics.update(_accuracy(spec, space, module, genotype, metrics))
+    metrics.update(_accuracy(spec, space, module, genotype, metrics, trial_number))
 
     for objective in spec.objectives:
         value = metrics[objective.metric]
@@ -182,11 +182,13 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
 
 
 def _accuracy(
-    spec: StudySpec, space: SearchSpace, module: Any, genotype: Any, labels: Mapping[str, Any]
+    spec: StudySpec, space: SearchSpace, module: Any, genotype: Any, labels: Mapping[str, Any], trial_number: int
 ) -> dict[str, float]:
     metrics = {}
     if spec.accuracy.source == ORACLE:
         metrics.update(_nb201_table().metrics(int(labels["arch_index"]), spec.space.dataset))
+    if spec.accuracy.source == ESTIMATOR:
+        metrics.update(_estimate(spec, space, module, genotype, int(labels["arch_index"]), trial_number))
     if spec.accuracy.proxies:
         from nas.proxies import ProxyError
 
@@ -195,6 +197,26 @@ def _accuracy(
         except ProxyError as error:
             raise CandidateError(str(error)) from error
     return metrics
+
+
+def _estimate(spec: StudySpec, space: SearchSpace, module: Any, genotype: Any, arch_index: int,
+              trial_number: int) -> dict[str, float]:
+    """The estimator's accuracy of the compressed ``module``: the dense network is rebuilt from the trial's seed,
+    as :func:`build_candidate` built it before compressing, so the two differ only by the compression."""
+    import torch
+
+    from nas.compression import CHANCE_PCT, compression_features, load_accuracy_estimator
+
+    torch.manual_seed(trial_seed(spec.study.seed, trial_number))
+    dense = space.build(genotype)
+    features = compression_features(dense, module, fine_tune_epochs=spec.accuracy.fine_tune_epochs)
+    estimator = load_accuracy_estimator()
+    dense_pct = _nb201_table().accuracy_pct(arch_index, spec.space.dataset, split="test")
+    return {
+        "estimated_accuracy_pct": estimator.accuracy_pct(dense_pct, features,
+                                                         chance_pct=CHANCE_PCT[spec.space.dataset]),
+        "estimated_kept_fraction": estimator.kept_fraction(features),
+    }
 
 
 def _compressed_size_bytes(workload: Workload, *, shared: bool) -> float:

@@ -21,7 +21,7 @@ from nas._metrics import metrics_from
 from nas._storage_url import check_storage, mask_credentials
 from nas._toml_file import StrictModel, load_toml_model, validate_model
 from nas.cost import PRECISION_BITS
-from nas.study._accuracy_source import ORACLE, AccuracySection
+from nas.study._accuracy_source import ESTIMATOR, ORACLE, AccuracySection
 from search_spaces import get_space, list_spaces
 
 COST_METRICS = metrics_from("cost")
@@ -294,7 +294,7 @@ class StudySpec(StrictModel):
 
     @model_validator(mode="after")
     def _metrics_exist(self) -> StudySpec:
-        if self.accuracy.proxies:
+        if self.accuracy.proxies or self.accuracy.source == ESTIMATOR:
             try:
                 self.accuracy.check_network(self.make_space(), self.space.name)
             except ValueError as error:
@@ -315,7 +315,8 @@ class StudySpec(StrictModel):
         if self.accuracy.source == ORACLE and self.compression is not None:
             raise ValueError(
                 "compression: the NAS-Bench-201 table knows only the accuracy of uncompressed networks, so a "
-                "search would prune for free; use a proxy as accuracy.source (scored on the compressed network)"
+                "search would prune for free; use accuracy.source 'estimator' (the table's accuracy less the estimated "
+                "loss of the compression) or a proxy (scored on the compressed network)"
             )
         return self
 

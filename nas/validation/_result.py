@@ -25,7 +25,8 @@ class ValidationResult:
         metric: ``"relative error"`` (``model / published - 1``), ``"Spearman rho"``,
             ``"bounds matched"`` (fraction of layers on the right side of the roofline),
             ``"median |error|"``, ``"bias"``, ``"share within ±25%"`` (measured GPU rows),
-            ``"report"`` (shown with no target) or ``"not modelled"``.
+            ``"report"`` (shown with no target), ``"error, points"`` (estimated minus published
+            accuracy, percentage points: the compression estimates) or ``"not modelled"``.
         score: The relative error, rho or fraction matched (NaN when not modelled).
         tolerance: Largest allowed ``|relative error|``, smallest allowed rho, or the
             fraction that must match (NaN when not modelled).

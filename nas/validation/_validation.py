@@ -407,6 +407,8 @@ def _score_and_tolerance(result: ValidationResult) -> tuple[str, str]:
         return f"{result.score:+.1%}", f"{'<=' if result.metric == 'median |error|' else '±'}{result.tolerance:.0%}"
     if result.metric == "report":
         return ("-" if math.isnan(result.score) else f"{result.score:.3f}"), "-"
+    if result.metric == "error, points":
+        return f"{result.score:+.2f} pt", f"±{result.tolerance:g} pt"
     if result.metric == "share within ±25%":
         return f"{result.score:.0%}", f">={result.tolerance:.0%}"
     return "-", "-"
