@@ -1,0 +1,386 @@
+"""The ``trained`` accuracy source: train the candidate's own network briefly on real images,
+compress it exactly as the search does, and score the compressed network on held-out images.
+
+``[accuracy]`` in a study file::
+
+    [accuracy]
+    source = "trained"
+
+    [accuracy.trained]        # every key optional; the defaults shown
+    data = "mnist"            # real labelled images: mnist (shipped), digits, npz:PATH, folder:PATH
+    test_fraction = 0.2       # per class, the last 20 % of the images (in file order) are held out
+    resolution_px = 16        # images resized to this square size, channels replicated to the network's
+    width = 8                 # NB201's C of the trained network (the benchmark's is 16)
+    cells_per_stage = 1       # NB201's N (the benchmark's is 5)
+    epochs = 2                # dense training
+    batch_size = 64
+    learning_rate = 0.05      # SGD, Nesterov momentum 0.9, weight decay 5e-4, cosine to 0 (NB201's recipe, shortened)
+    fine_tune_epochs = 0      # masked, quantization-aware fine-tune of the compressed network
+    fine_tune_learning_rate = 0.01
+
+The regime is *prune (and quantize) after training*: the dense network is trained, then
+the trial's compression is applied with :func:`~nas.study.compress_module` (the same masks,
+fake quantization and shared weights the proxies see), optionally followed by
+``fine_tune_epochs`` of fine-tuning that keeps pruned weights at zero (every pruned weight,
+bias and batch-norm entry is re-zeroed after each step) and trains through the weight and
+activation quantizers with a straight-through estimator (quantization-aware training,
+Jacob et al. 2018); weight sharing is applied once after the fine-tune. The accuracy is the
+compressed network's top-1 accuracy on the held-out split, in percent.
+
+With the defaults, one MNIST trial costs about 5 to 10 s on one CPU core (``train_time_s``).
+Everything runs on one torch thread with deterministic algorithms, the weights and the data
+order drawn from the trial's seed, so a trial gives the same accuracy on any worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import functools
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from nas._errors import InputError
+
+TRAINED = "trained"
+ACCURACY_METRIC = "trained_accuracy_pct"
+DENSE_METRIC = "trained_dense_accuracy_pct"
+TRAIN_TIME_METRIC = "train_time_s"
+REGIME_ATTR = "accuracy_regime"
+"""Key of the regime (:meth:`TrainedSettings.regime`) in a trial's metrics user attr."""
+OPTIMISER = "SGD, Nesterov momentum 0.9, weight decay 5e-4, cosine learning rate to 0, gradient norm clipped at 5"
+"""The optimiser of training and fine-tune (NB201's recipe; Dong & Yang, ICLR 2020)."""
+
+
+class TrainedSettings(BaseModel):
+    """``[accuracy.trained]``: what the ``trained`` source trains, on which images, for how long.
+
+    Example:
+        >>> settings = TrainedSettings(fine_tune_epochs=1)
+        >>> settings.regime(compressed=True)
+        'prune-after-training, fine-tune 1 epoch'
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: str = "mnist"
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)
+    resolution_px: int = Field(default=16, ge=8, le=64)
+    width: int = Field(default=8, ge=1, le=64)
+    cells_per_stage: int = Field(default=1, ge=1, le=5)
+    epochs: int = Field(default=2, ge=1, le=50)
+    batch_size: int = Field(default=64, gt=0)
+    learning_rate: float = Field(default=0.05, gt=0, le=10)
+    fine_tune_epochs: int = Field(default=0, ge=0, le=50)
+    fine_tune_learning_rate: float = Field(default=0.01, gt=0, le=10)
+
+    @field_validator("data")
+    @classmethod
+    def _real_images(cls, data: str) -> str:
+        from nas.proxies import get_batch_source
+
+        try:
+            source = get_batch_source(data)
+        except ValueError as error:
+            raise InputError(f"trained.data: {error}") from None
+        if not hasattr(source, "pool"):
+            raise InputError(f"trained.data: {data!r} has no labelled images to learn from; use mnist, digits, "
+                             "npz:PATH or folder:PATH")
+        return data
+
+    def regime(self, *, compressed: bool = True) -> str:
+        """The accuracy measured: ``"dense, trained"`` or ``"prune-after-training, ..."`` (fine-tune or not)."""
+        if not compressed:
+            return "dense, trained"
+        if not self.fine_tune_epochs:
+            return "prune-after-training, no fine-tune"
+        return f"prune-after-training, fine-tune {self.fine_tune_epochs} epoch{'s' * (self.fine_tune_epochs > 1)}"
+
+    def describe(self) -> dict[str, Any]:
+        """The settings and what they mean, JSON-ready, for results attrs."""
+        split = load_split(self.data, self.resolution_px, self.test_fraction)
+        return {
+            **self.model_dump(),
+            "dataset": split.description,
+            "train_images": int(len(split.train_targets)),
+            "test_images": int(len(split.test_targets)),
+            "split": f"per class, the last {self.test_fraction:g} of its images in source order are held out",
+            "network": f"the space's own network at width C={self.width}, {self.cells_per_stage} cell(s) per stage, "
+                       f"{self.resolution_px}x{self.resolution_px} input",
+            "schedule": f"{self.epochs} epochs, batch {self.batch_size}, lr {self.learning_rate:g}, {OPTIMISER}",
+            "fine_tune": f"{self.fine_tune_epochs} epochs, lr {self.fine_tune_learning_rate:g}, masks kept, "
+                         "quantization-aware (straight-through)",
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitImages:
+    """A labelled image set split into training and held-out parts, ready for a network.
+
+    Args:
+        train_inputs: ``(n, 3, r, r)`` float32, standardised with the training part's per-channel statistics.
+        train_targets: ``(n,)`` int64.
+        test_inputs: Held-out images, standardised with the same statistics.
+        test_targets: Held-out labels.
+        num_classes: One more than the largest label.
+        description: One line naming the images.
+    """
+
+    train_inputs: Any
+    train_targets: Any
+    test_inputs: Any
+    test_targets: Any
+    num_classes: int
+    description: str
+
+
+def split_indices(labels: np.ndarray, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed train/test split: per class, the last ``round(test_fraction * n)`` images (at least one) are held out.
+
+    On the shipped MNIST (500 images per class, sorted by label) with 0.2 this holds out
+    images 400..499 of every class: 4,000 training and 1,000 test images.
+
+    Example:
+        >>> train, test = split_indices(np.array([0, 0, 0, 0, 1, 1, 1, 1, 1]), 0.25)
+        >>> train.tolist(), test.tolist()
+        ([0, 1, 2, 4, 5, 6, 7], [3, 8])
+    """
+    test = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if len(members) < 2:
+            raise InputError(f"trained.data: class {int(label)} has {len(members)} image; every class needs two "
+                             "or more to hold one out")
+        test.append(members[len(members) - max(1, round(test_fraction * len(members))):])
+    held_out = np.sort(np.concatenate(test))
+    return np.setdiff1d(np.arange(len(labels)), held_out), held_out
+
+
+@functools.lru_cache(maxsize=4)
+def load_split(data: str, resolution_px: int, test_fraction: float) -> SplitImages:
+    """The images of ``data`` split by :func:`split_indices`, resized bilinearly to
+    ``resolution_px``, replicated to 3 channels (a grey image) and standardised with the
+    training part's statistics (cached per process)."""
+    import torch
+    from torch.nn import functional
+
+    from nas.proxies import get_batch_source
+
+    source = get_batch_source(data)
+    images, labels = source.pool()
+    labels = np.asarray(labels, dtype=np.int64)
+    train, test = split_indices(labels, test_fraction)
+    pool = torch.from_numpy(np.asarray(images, dtype=np.float32).copy())
+    if pool.shape[1] not in (1, 3):
+        raise InputError(f"trained.data: images have {pool.shape[1]} channels; give 1- or 3-channel images")
+    if pool.shape[2:] != (resolution_px, resolution_px):
+        pool = functional.interpolate(pool, size=(resolution_px, resolution_px), mode="bilinear", align_corners=False)
+    pool = pool.expand(-1, 3, -1, -1)
+    mean = pool[train].mean(dim=(0, 2, 3), keepdim=True)
+    std = pool[train].std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-12)
+    pool = ((pool - mean) / std).contiguous()
+    targets = torch.from_numpy(labels.copy())
+    return SplitImages(pool[train], targets[train], pool[test], targets[test], int(labels.max()) + 1,
+                       source.describe())
+
+
+@dataclasses.dataclass
+class TrainedNetwork:
+    """A candidate's network after dense training, ready to be compressed any number of ways.
+
+    Args:
+        module: The trained dense torch module (eval mode); :func:`compressed_accuracy_pct` works on copies.
+        images: Its training and held-out images.
+        dense_accuracy_pct: Top-1 held-out accuracy of the dense network, %.
+        train_time_s: Wall time of the training and that evaluation, s.
+        seed: The seed it was trained with (fine-tunes derive theirs from it).
+    """
+
+    module: Any
+    images: SplitImages
+    dense_accuracy_pct: float
+    train_time_s: float
+    seed: int
+
+
+def train_network(space: Any, genotype: Any, settings: TrainedSettings, seed: int) -> TrainedNetwork:
+    """Build the space's reduced network of ``genotype`` and train it densely (deterministic given ``seed``).
+
+    Raises:
+        InputError: The space has no reduced network to train.
+    """
+    import torch
+
+    images = load_split(settings.data, settings.resolution_px, settings.test_fraction)
+    started = time.perf_counter()
+    with deterministic_one_thread():
+        torch.manual_seed(seed)
+        module = reduced_module(space, genotype, settings, images.num_classes)
+        _fit(module, images, epochs=settings.epochs, learning_rate=settings.learning_rate,
+             batch_size=settings.batch_size, seed=seed)
+        accuracy = accuracy_pct(module, images)
+    return TrainedNetwork(module, images, accuracy, time.perf_counter() - started, seed)
+
+
+def reduced_module(space: Any, genotype: Any, settings: TrainedSettings, num_classes: int) -> Any:
+    """The space's network of ``genotype`` at the settings' width and depth (freshly initialised)."""
+    try:
+        return space.build_reduced(genotype, width=settings.width, cells_per_stage=settings.cells_per_stage,
+                                   num_classes=num_classes)
+    except NotImplementedError as error:
+        raise InputError(f"source 'trained': {error}; use space nb201, or a proxy as the source") from None
+
+
+def compressed_accuracy_pct(trained: TrainedNetwork, choice: Any, *, fine_tune_epochs: int = 0,
+                            fine_tune_learning_rate: float = 0.01, batch_size: int = 64) -> float:
+    """Held-out top-1 accuracy (%) of ``trained``'s network compressed by ``choice``, optionally fine-tuned.
+
+    Args:
+        trained: The dense network (left unchanged).
+        choice: A :class:`~nas.study.CompressionChoice`, or None for the dense network.
+        fine_tune_epochs: Epochs of masked, quantization-aware fine-tune after compressing.
+        fine_tune_learning_rate: Peak learning rate of the fine-tune.
+        batch_size: Images per fine-tune step.
+    """
+    if choice is None and not fine_tune_epochs:
+        return trained.dense_accuracy_pct
+    import torch
+
+    from nas.study._compression_choice import prune_for_choice, quantize_for_choice
+
+    with deterministic_one_thread():
+        module = copy.deepcopy(trained.module)
+        if choice is None:
+            _fit(module, trained.images, epochs=fine_tune_epochs, learning_rate=fine_tune_learning_rate,
+                 batch_size=batch_size, seed=trained.seed + 1)
+            return accuracy_pct(module, trained.images)
+        before = {name: parameter.detach().clone() for name, parameter in module.named_parameters()}
+        prune_for_choice(module, choice)
+        # Whatever pruning zeroed (weights, and a pruned channel's bias and batch-norm entries) stays zero.
+        pruned = {name: (before[name] == 0) | (parameter.detach() != 0)
+                  for name, parameter in module.named_parameters()
+                  if bool(((before[name] != 0) & (parameter.detach() == 0)).any())}
+        if fine_tune_epochs:
+            quantize_for_choice(module, choice, share=False)  # registers the activation quantizers
+            with torch.no_grad():  # back to the pruned float weights: the fine-tune quantizes each step
+                for name, parameter in module.named_parameters():
+                    parameter.copy_(before[name] * pruned[name] if name in pruned else before[name])
+            _fine_tune(module, trained.images, choice, pruned, epochs=fine_tune_epochs,
+                       learning_rate=fine_tune_learning_rate, batch_size=batch_size, seed=trained.seed + 1)
+        quantize_for_choice(module, choice)
+        return accuracy_pct(module, trained.images)
+
+
+def accuracy_pct(module: Any, images: SplitImages, batch_size: int = 500) -> float:
+    """Top-1 accuracy (%) of ``module`` (put in eval mode) on the held-out images."""
+    import torch
+
+    module.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(images.test_targets), batch_size):
+            logits = module(images.test_inputs[start:start + batch_size])
+            correct += int((logits.argmax(dim=1) == images.test_targets[start:start + batch_size]).sum())
+    return 100.0 * correct / len(images.test_targets)
+
+
+def trained_metrics(settings: TrainedSettings, space: Any, genotype: Any, choice: Any, seed: int) -> dict[str, Any]:
+    """The ``trained`` source's metrics of one candidate: compressed and dense accuracy (%), training time (s)
+    and the regime (a string, kept in the trial's user attrs)."""
+    trained = train_network(space, genotype, settings, seed)
+    started = time.perf_counter()
+    accuracy = compressed_accuracy_pct(trained, choice, fine_tune_epochs=settings.fine_tune_epochs if choice else 0,
+                                       fine_tune_learning_rate=settings.fine_tune_learning_rate,
+                                       batch_size=settings.batch_size)
+    return {
+        ACCURACY_METRIC: accuracy,
+        DENSE_METRIC: trained.dense_accuracy_pct,
+        TRAIN_TIME_METRIC: trained.train_time_s + time.perf_counter() - started,
+        REGIME_ATTR: settings.regime(compressed=choice is not None),
+    }
+
+
+@contextlib.contextmanager
+def deterministic_one_thread() -> Iterator[None]:
+    """Run torch on one thread with deterministic algorithms (as Dask workers run it), then restore both."""
+    import torch
+
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(threads)
+
+
+def _fit(module: Any, images: SplitImages, *, epochs: int, learning_rate: float, batch_size: int, seed: int,
+         before_forward: Callable[[], None] | None = None, after_backward: Callable[[], None] | None = None,
+         after_step: Callable[[], None] | None = None) -> None:
+    """Train ``module`` in place with :data:`OPTIMISER`; the data order comes from ``seed``."""
+    import torch
+    from torch.nn import functional
+
+    count = len(images.train_targets)
+    steps = epochs * math.ceil(count / batch_size)
+    optimizer = torch.optim.SGD(module.parameters(), lr=learning_rate, momentum=0.9, nesterov=True,
+                                weight_decay=5e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    generator = torch.Generator().manual_seed(seed)
+    module.train()
+    for _ in range(epochs):
+        order = torch.randperm(count, generator=generator)
+        for start in range(0, count, batch_size):
+            chosen = order[start:start + batch_size]
+            if before_forward is not None:
+                before_forward()
+            loss = functional.cross_entropy(module(images.train_inputs[chosen]), images.train_targets[chosen])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if after_backward is not None:
+                after_backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), 5.0)
+            optimizer.step()
+            schedule.step()
+            if after_step is not None:
+                after_step()
+    module.eval()
+
+
+def _fine_tune(module: Any, images: SplitImages, choice: Any, pruned: dict[str, Any], *, epochs: int,
+               learning_rate: float, batch_size: int, seed: int) -> None:
+    """Masked, quantization-aware fine-tune: each step runs on the quantized weights and updates the float ones
+    (straight-through), then re-zeroes what pruning removed."""
+    import torch
+
+    from nas.study._compression_choice import quantize_for_choice
+
+    parameters = dict(module.named_parameters())
+    quantized = [name for name, parameter in parameters.items() if parameter.ndim > 1]
+    floats: dict[str, torch.Tensor] = {}
+
+    def quantize() -> None:
+        floats.update({name: parameters[name].detach().clone() for name in quantized})
+        quantize_for_choice(module, choice, share=False)
+
+    def restore_floats() -> None:
+        with torch.no_grad():
+            for name in quantized:
+                parameters[name].copy_(floats[name])
+
+    def mask() -> None:
+        with torch.no_grad():
+            for name, keep in pruned.items():
+                parameters[name].mul_(keep)
+
+    quantizes = choice.weight_format is not None or bool(choice.layer_weight_formats)
+    _fit(module, images, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, seed=seed,
+         before_forward=quantize if quantizes else None, after_backward=restore_floats if quantizes else None,
+         after_step=mask)
