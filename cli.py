@@ -410,13 +410,16 @@ def sweep(sweep_file: Path, output: Path | None, workers: int, scheduler: str | 
 @click.option("--resolution", type=click.IntRange(min=8, max=64),
               help="Input size in px [default: accuracy.trained's].")
 @click.option("--data", help="Labelled images: mnist, digits, npz:PATH or folder:PATH [default: mnist].")
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A table measured earlier the same way (a smaller --cells, same --seed): its cells are kept.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
               help="Worker processes of the local Dask cluster.")
 @click.option("--scheduler", metavar="ADDR", help="Use a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
 @_tls_options
 def compression_table(n_cells: int, seed: int, output: Path, policies: str | None, epochs: int | None,
-                      resolution: int | None, data: str | None, workers: int, scheduler: str | None,
-                      tls_ca_file: str | None, tls_cert: str | None, tls_key: str | None) -> None:
+                      resolution: int | None, data: str | None, resume: Path | None, workers: int,
+                      scheduler: str | None, tls_ca_file: str | None, tls_cert: str | None,
+                      tls_key: str | None) -> None:
     """Train NB201 cells briefly on real images and measure each under a grid of compression policies.
 
     Each cell is trained once (the trained accuracy source's settings), then compressed by
@@ -428,7 +431,7 @@ def compression_table(n_cells: int, seed: int, output: Path, policies: str | Non
 
     from nas import dask_client
     from nas.study._trained_accuracy import TrainedSettings
-    from nas.sweep import DEFAULT_POLICIES, compression_table, drop_summary, sample_cells
+    from nas.sweep import DEFAULT_POLICIES, compression_table, drop_summary, load_table, sample_cells
 
     settings = TrainedSettings(**{key: value for key, value in
                                   (("epochs", epochs), ("resolution_px", resolution), ("data", data))
@@ -456,7 +459,8 @@ def compression_table(n_cells: int, seed: int, output: Path, policies: str | Non
     command = "nas compression-table " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "nas compression-table"
     with dask_client(scheduler, workers, security=_security(tls_ca_file, tls_cert, tls_key)) as client:
         table = compression_table(cells, client, settings=settings, policies=chosen, seed=seed, output=output,
-                                  command=command, on_cell=report)
+                                  resume=None if resume is None else load_table(resume), command=command,
+                                  on_cell=report)
     click.echo(f"{len(cells)} cells in {table.attrs['elapsed_s']:.0f} s "
                f"({table.attrs['elapsed_s'] / len(cells):.1f} s per cell on {workers} workers); dense accuracy vs "
                f"NB201 CIFAR-10: Spearman rho {table.attrs['dense_vs_nb201_cifar10_spearman_rho']:.3f}")

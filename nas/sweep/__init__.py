@@ -17,6 +17,7 @@ from nas.sweep._compression_table import (
     TablePolicy,
     compression_table,
     drop_summary,
+    load_table,
     sample_cells,
     write_table,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "TablePolicy",
     "compression_table",
     "drop_summary",
+    "load_table",
     "sample_cells",
     "write_table",
     "SweepSpec",

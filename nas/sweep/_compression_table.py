@@ -92,11 +92,10 @@ DEFAULT_POLICIES: tuple[TablePolicy, ...] = (
     _unstructured(0.8, 1),
     _unstructured(0.9, 1),
     TablePolicy("nm_2:4_ft1", "n_m", 0.5, fine_tune_epochs=1),
-    TablePolicy("channel_0.5_ft1", "channel", 0.5, fine_tune_epochs=1),
-    TablePolicy("w4a8_ft1", weight_format="int4", act_format="int8", fine_tune_epochs=1),
 )
 """The default grid: quantization (int8, w4a8, 4-bit weights, fp8, fp4), weight sharing, unstructured
-pruning at 50/80/90 %, 2:4, channel pruning at 25/50 %, and the harsh ones again after one epoch of fine-tune."""
+pruning at 50/80/90 %, 2:4, channel pruning at 25/50 %, and the harsh prunings again after one epoch of
+fine-tune (three fine-tunes cost about as much as the dense training, so the grid stops there)."""
 
 
 def sample_cells(n_cells: int, seed: int) -> np.ndarray:
@@ -141,6 +140,7 @@ def compression_table(
     policies: Sequence[TablePolicy] = DEFAULT_POLICIES,
     seed: int = 0,
     output: str | Path | None = None,
+    resume: xr.Dataset | None = None,
     checkpoint_every: int = 10,
     command: str = "",
     on_cell: Callable[[int, int, dict[str, Any]], None] | None = None,
@@ -154,6 +154,8 @@ def compression_table(
         policies: The columns; the first must be ``dense`` (the reference of every drop).
         seed: Seeds each cell's weights and data order (``trial_seed(seed, cell)``).
         output: netCDF path written every ``checkpoint_every`` finished cells and at the end.
+        resume: A table written earlier with the same settings, policies and seed: its cells are
+            kept and not measured again.
         checkpoint_every: Cells between checkpoints.
         command: The command line, for the provenance attrs.
         on_cell: Called with (finished, total, the cell's result) as each cell finishes.
@@ -166,8 +168,10 @@ def compression_table(
     if len({p.label for p in policies}) != len(policies):
         raise InputError("policies: two policies have the same label; give each its own")
     started = time.perf_counter()
-    futures = [client.submit(measure_cell, int(cell), settings, tuple(policies), seed, pure=False) for cell in cells]
-    results: list[dict[str, Any]] = []
+    results = [] if resume is None else _rows(resume, settings, policies, seed)
+    done = {row["cell"] for row in results}
+    futures = [client.submit(measure_cell, int(cell), settings, tuple(policies), seed, pure=False)
+               for cell in cells if int(cell) not in done]
     for future in as_completed(futures):
         results.append(future.result())
         if on_cell is not None:
@@ -175,6 +179,19 @@ def compression_table(
         if output is not None and (len(results) % checkpoint_every == 0 or len(results) == len(cells)):
             write_table(_dataset(results, settings, policies, seed, command, time.perf_counter() - started), output)
     return _dataset(results, settings, policies, seed, command, time.perf_counter() - started)
+
+
+def _rows(table: xr.Dataset, settings: TrainedSettings, policies: Sequence[TablePolicy],
+          seed: int) -> list[dict[str, Any]]:
+    """The measured cells of an earlier table, checked to be measured the same way."""
+    if json.loads(table.attrs["settings_json"]) != settings.model_dump() or int(table.attrs["seed"]) != seed:
+        raise InputError("resume: the table was measured with other settings or another seed; give the same ones")
+    if [str(label) for label in table.policy.values] != [p.label for p in policies]:
+        raise InputError("resume: the table has other policies; give the same --policies")
+    return [{"cell": int(cell), "accuracy_pct": table.accuracy_pct.sel(cell=cell).values.tolist(),
+             "dense_accuracy_pct": float(table.dense_accuracy_pct.sel(cell=cell)),
+             "train_time_s": float(table.train_time_s.sel(cell=cell)),
+             "policy_time_s": float(table.policy_time_s.sel(cell=cell))} for cell in table.cell.values]
 
 
 def write_table(table: xr.Dataset, path: str | Path) -> Path:
@@ -266,3 +283,14 @@ def drop_summary(table: xr.Dataset) -> list[tuple[str, float, float, float, floa
              float(np.percentile(drop.sel(policy=p), 10)), float(np.percentile(drop.sel(policy=p), 90)),
              spearman_rho(table.dense_accuracy_pct.values, table.accuracy_pct.sel(policy=p).values))
             for p in table.policy.values]
+
+
+def load_table(path: str | Path) -> xr.Dataset:
+    """Read a table written by :func:`compression_table` (fully into memory)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"compression table {path}: no such file")
+    with xr.open_dataset(path, engine="h5netcdf") as table:
+        if "accuracy_pct" not in table or "settings_json" not in table.attrs:
+            raise InputError(f"compression table {path}: not a table of nas compression-table (no accuracy_pct)")
+        return table.load()
