@@ -430,7 +430,7 @@ def compression_table(n_cells: int, seed: int, output: Path, policies: str | Non
     import time
 
     from nas import dask_client
-    from nas.study._trained_accuracy import TrainedSettings
+    from nas.study import TrainedSettings
     from nas.sweep import DEFAULT_POLICIES, compression_table, drop_summary, load_table, sample_cells
 
     settings = TrainedSettings(**{key: value for key, value in

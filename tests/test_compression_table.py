@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
-from nas.study._trained_accuracy import TrainedSettings
+from nas.study import TrainedSettings
 from nas.sweep import (
     DEFAULT_POLICIES,
     TablePolicy,

@@ -8,8 +8,8 @@ import pytest
 import xarray as xr
 
 from nas import parse_spec
-from nas.study import CompressionChoice
-from nas.study._trained_accuracy import (
+from nas.study import (
+    CompressionChoice,
     TrainedSettings,
     compressed_accuracy_pct,
     load_split,
@@ -85,7 +85,7 @@ def test_fine_tune_restores_part_of_the_loss_and_keeps_the_masks(trained):
 
 
 def test_fine_tune_keeps_pruned_weights_at_zero(trained, monkeypatch):
-    import nas.study._trained_accuracy as module
+    import nas.study._training as module
 
     seen = {}
     real = module.accuracy_pct
@@ -123,8 +123,12 @@ def test_a_space_without_a_reduced_network_is_refused():
 def test_the_spec_offers_the_trained_metrics():
     spec = parse_spec(_spec({"source": "trained", "trained": {"fine_tune_epochs": 1}}))
     assert {"trained_accuracy_pct", "trained_dense_accuracy_pct", "train_time_s"} <= set(spec.available_metrics())
-    assert spec.accuracy.trained.regime() == "prune-after-training, fine-tune 1 epoch"
+    assert spec.accuracy.training.regime() == "prune-after-training, fine-tune 1 epoch"
     assert spec.accuracy.proxies == ()
+    # The spec survives its JSON round trip (results attrs, the study's user attrs), as does a proxy's.
+    assert type(spec).model_validate_json(spec.to_json()) == spec
+    proxy = parse_spec(_spec({"source": "synflow"}))
+    assert type(proxy).model_validate_json(proxy.to_json()) == proxy
 
 
 @pytest.mark.slow

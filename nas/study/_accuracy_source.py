@@ -72,7 +72,7 @@ class AccuracySection(BaseModel):
     batch_source: str = "digits"
     batch_size: int = Field(default=32, gt=0)
     batch_seed: int = 0
-    trained: TrainedSettings = TrainedSettings()
+    trained: TrainedSettings | None = None
 
     @field_validator("source")
     @classmethod
@@ -99,7 +99,7 @@ class AccuracySection(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> AccuracySection:
-        if "trained" in self.model_fields_set and self.source != TRAINED:
+        if self.trained is not None and self.source != TRAINED:
             raise InputError(f"trained: only source {TRAINED!r} trains; remove [accuracy.trained] or set source "
                              f"to {TRAINED!r}")
         if self.members is not None and not self.is_ensemble:
@@ -117,6 +117,11 @@ class AccuracySection(BaseModel):
             except ValueError as error:
                 raise InputError(f"batch_source: {error}") from None
         return self
+
+    @property
+    def training(self) -> TrainedSettings:
+        """The ``trained`` source's settings: ``[accuracy.trained]``, else the defaults."""
+        return self.trained if self.trained is not None else TrainedSettings()
 
     @property
     def is_ensemble(self) -> bool:
@@ -210,7 +215,8 @@ class AccuracySection(BaseModel):
                 raise InputError(f"source {TRAINED!r} trains the space's reduced network, which space "
                                  f"{space_name!r} does not have; use space nb201, or a proxy as the source")
             try:
-                load_split(self.trained.data, self.trained.resolution_px, self.trained.test_fraction)
+                settings = self.training
+                load_split(settings.data, settings.resolution_px, settings.test_fraction)
             except (OSError, ValueError) as error:
                 raise InputError(f"trained.data: {error}") from None
         if any(not _proxy_class(name).data_free for name in self.proxies):
@@ -275,7 +281,7 @@ def accuracy_fidelity(section: AccuracySection, space_name: str, dataset: str) -
     if section.source == ORACLE:
         return ORACLE_FIDELITY, {}
     if section.source == TRAINED:
-        settings = section.trained
+        settings = section.training
         record = {"proxy": TRAINED, REGIME_ATTR: settings.regime(compressed=True), **settings.describe()}
         return (f"trained: the compressed network's held-out accuracy on {record['dataset'].split(':')[0]} after "
                 f"{settings.epochs} epochs of training at C={settings.width}, {settings.cells_per_stage} cell(s) per "

@@ -27,9 +27,9 @@ import numpy as np
 import xarray as xr
 
 from nas._errors import InputError
+from nas.study import OPTIMISER, TrainedSettings
 from nas.study._candidate import trial_seed
 from nas.study._compression_choice import CompressionChoice
-from nas.study._trained_accuracy import OPTIMISER, TrainedSettings
 
 N_NB201_CELLS = 15_625
 DENSE = "dense"
@@ -119,7 +119,7 @@ def measure_cell(cell: int, settings: TrainedSettings, policies: Sequence[TableP
     Returns:
         ``{"cell", "accuracy_pct": [one per policy], "dense_accuracy_pct", "train_time_s", "policy_time_s"}``.
     """
-    from nas.study._trained_accuracy import compressed_accuracy_pct, train_network
+    from nas.study import compressed_accuracy_pct, train_network
     from search_spaces import get_space, index_to_arch
 
     started = time.perf_counter()
@@ -210,7 +210,7 @@ def _dataset(results: list[dict[str, Any]], settings: TrainedSettings, policies:
 
     from nas.benchmarks._nb201_table import NB201AccuracyTable
     from nas.proxies import spearman_rho
-    from nas.study._trained_accuracy import load_split
+    from nas.study import load_split
     from search_spaces import index_to_arch
 
     results = sorted(results, key=lambda row: row["cell"])
