@@ -19,6 +19,7 @@ from nas.sweep._compression_table import (
     drop_summary,
     load_table,
     sample_cells,
+    shipped_compression_table,
     write_table,
 )
 from nas.sweep._nb201_grid import nb201_workload
@@ -32,6 +33,7 @@ __all__ = [
     "drop_summary",
     "load_table",
     "sample_cells",
+    "shipped_compression_table",
     "write_table",
     "SweepSpec",
     "SweepSpecError",

@@ -294,3 +294,21 @@ def load_table(path: str | Path) -> xr.Dataset:
         if "accuracy_pct" not in table or "settings_json" not in table.attrs:
             raise InputError(f"compression table {path}: not a table of nas compression-table (no accuracy_pct)")
         return table.load()
+
+
+SHIPPED_TABLE = "compression_table_mnist.nc"
+"""The table shipped in ``nas/data`` (see ``nas/data/README.md``: which run, how many cells)."""
+
+
+def shipped_compression_table() -> xr.Dataset:
+    """The compression table shipped with the package (:data:`SHIPPED_TABLE`), for fitting estimators.
+
+    Example:
+        >>> table = shipped_compression_table()
+        >>> table.accuracy_pct.dims, table.accuracy_pct.attrs["units"]
+        (('cell', 'policy'), '%')
+    """
+    from importlib.resources import as_file, files
+
+    with as_file(files("nas").joinpath("data", SHIPPED_TABLE)) as path:
+        return load_table(path)
