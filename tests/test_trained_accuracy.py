@@ -131,6 +131,20 @@ def test_the_spec_offers_the_trained_metrics():
     assert type(proxy).model_validate_json(proxy.to_json()) == proxy
 
 
+def test_a_users_npz_images_train_too(tmp_path):
+    # Two classes a network can only tell apart by where the ink is: a bar at the top or at the bottom.
+    rng = np.random.default_rng(0)
+    images = rng.random((200, 10, 10)) * 0.2
+    labels = np.arange(200) % 2
+    images[labels == 0, 1:3] += 1.0
+    images[labels == 1, 7:9] += 1.0
+    np.savez(tmp_path / "bars.npz", x=images, y=labels)
+    settings = TrainedSettings(data=f"npz:{tmp_path / 'bars.npz'}", resolution_px=8, epochs=2, batch_size=16)
+    network = train_network(get_space("nb201"), index_to_arch(CONV_CELL), settings, seed=0)
+    assert network.images.num_classes == 2 and len(network.images.test_targets) == 40
+    assert network.dense_accuracy_pct > 90
+
+
 @pytest.mark.slow
 def test_a_trained_study_runs_through_nas_search(tmp_path):
     from click.testing import CliRunner
@@ -182,6 +196,7 @@ direction = "minimize"
     # network may beat the dense one here; both learned far above chance (10 %).
     assert (ds.trained_dense_accuracy_pct > 50).all() and (ds.trained_accuracy_pct > 50).all()
     assert "prune-after-training, fine-tune 1 epoch" in ds.attrs["accuracy_fidelity_json"]
+    assert ds.attrs["accuracy_regime"] == "prune-after-training, fine-tune 1 epoch"
     import optuna
 
     storage = optuna.storages.JournalStorage(

@@ -264,6 +264,20 @@ def draw_batch(section: AccuracySection, input_shape: tuple[int, ...], num_class
     return _batch(source, section.batch_size, tuple(input_shape), num_classes, section.batch_seed)
 
 
+def accuracy_regime(section: AccuracySection, compressed: bool) -> str:
+    """Which network the accuracy objective describes, for the results' ``accuracy_regime`` attr.
+
+    Example:
+        >>> accuracy_regime(AccuracySection(source="synflow"), compressed=True)
+        'compressed network at initialisation, untrained (zero-cost proxy)'
+    """
+    if section.source == ORACLE:
+        return "dense network trained 200 epochs (NAS-Bench-201 table)"
+    if section.source == TRAINED:
+        return section.training.regime(compressed=compressed)
+    return f"{'compressed' if compressed else 'dense'} network at initialisation, untrained (zero-cost proxy)"
+
+
 def accuracy_fidelity(section: AccuracySection, space_name: str, dataset: str) -> tuple[str, dict[str, Any]]:
     """What the accuracy objective of a study is and how well it ranks networks, for the results' attrs.
 
