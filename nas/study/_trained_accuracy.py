@@ -32,8 +32,9 @@ The network trained is the space's own module shrunk (``build_reduced``: NB201's
 the full-size network and its masks. So ``trained_accuracy_pct`` ranks candidates by how a
 small version of them learns and compresses on MNIST: a measured, not a CIFAR-10, accuracy.
 
-With the defaults, one MNIST trial costs about 10 s of one idle CPU core (``train_time_s``;
-measured 46 s on a worker of a 2-core machine loaded 4x over), and a fine-tune epoch half that again.
+With the defaults the dense training is 126 SGD steps of about 57 ms of CPU each (measured on one
+idle core: about 7 s; 46 s of wall time on a worker of a 2-core machine loaded 4x over,
+``train_time_s``); a fine-tune epoch costs about half the dense training again.
 Everything runs on one torch thread with deterministic algorithms, the weights and the data
 order drawn from the trial's seed, so a trial gives the same accuracy on any worker.
 """
