@@ -84,6 +84,16 @@ def test_fine_tune_restores_part_of_the_loss_and_keeps_the_masks(trained):
     assert compressed_accuracy_pct(network, DENSE) == network.dense_accuracy_pct
 
 
+def test_quantization_aware_fine_tune_recovers_ternary_weights(trained):
+    # Straight-through training on the int2 grid: the fine-tuned network is scored with
+    # weights on that grid again, and recovers much of what rounding to it lost.
+    network = trained[CONV_CELL]
+    ternary = CompressionChoice(0.0, "unstructured", "int2", "int8", None)
+    rounded = compressed_accuracy_pct(network, ternary)
+    tuned = compressed_accuracy_pct(network, ternary, fine_tune_epochs=1)
+    assert rounded < network.dense_accuracy_pct - 5 and tuned > rounded + 5
+
+
 def test_fine_tune_keeps_pruned_weights_at_zero(trained, monkeypatch):
     import nas.study._training as module
 
