@@ -402,6 +402,78 @@ def sweep(sweep_file: Path, output: Path | None, workers: int, scheduler: str | 
     click.echo(f"results: {path}")
 
 
+@main.command("compression-table")
+@click.option("--cells", "n_cells", default=120, show_default=True, type=click.IntRange(min=1, max=15_625),
+              help="NB201 cells to train, a random sample fixed by --seed.")
+@click.option("--seed", default=0, show_default=True, help="Seeds the cell sample and every cell's training.")
+@click.option("-o", "--output", default=Path("results/compression_table.nc"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="netCDF table to write (rewritten as it fills).")
+@click.option("--policies", help="Comma-separated labels of the default grid to measure [default: all of them].")
+@click.option("--epochs", type=click.IntRange(min=1), help="Dense training epochs [default: accuracy.trained's].")
+@click.option("--resolution", type=click.IntRange(min=8, max=64),
+              help="Input size in px [default: accuracy.trained's].")
+@click.option("--data", help="Labelled images: mnist, digits, npz:PATH or folder:PATH [default: mnist].")
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A table measured earlier the same way (a smaller --cells, same --seed): its cells are kept.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes of the local Dask cluster.")
+@click.option("--scheduler", metavar="ADDR", help="Use a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+@_tls_options
+def compression_table(n_cells: int, seed: int, output: Path, policies: str | None, epochs: int | None,
+                      resolution: int | None, data: str | None, resume: Path | None, workers: int,
+                      scheduler: str | None, tls_ca_file: str | None, tls_cert: str | None,
+                      tls_key: str | None) -> None:
+    """Train NB201 cells briefly on real images and measure each under a grid of compression policies.
+
+    Each cell is trained once (the trained accuracy source's settings), then compressed by
+    every policy as a search would, with and without fine-tune; the held-out accuracies go
+    to an xarray table (cell x policy) with units and provenance. Prints the Spearman rho of
+    the dense accuracies against NB201 CIFAR-10 and the accuracy drop per policy.
+    """
+    import time
+
+    from nas.run import dask_client
+    from nas.study import TrainedSettings
+    from nas.sweep import DEFAULT_POLICIES, compression_table, drop_summary, load_table, sample_cells
+
+    settings = TrainedSettings(**{key: value for key, value in
+                                  (("epochs", epochs), ("resolution_px", resolution), ("data", data))
+                                  if value is not None})
+    chosen = list(DEFAULT_POLICIES)
+    if policies:
+        labels = [label.strip() for label in policies.split(",")]
+        known = {policy.label: policy for policy in DEFAULT_POLICIES}
+        unknown = [label for label in labels if label not in known]
+        if unknown:
+            raise click.BadParameter(f"unknown policy {unknown[0]!r}; choose from {', '.join(known)}",
+                                     param_hint="--policies")
+        chosen = [DEFAULT_POLICIES[0], *(known[label] for label in labels if label != "dense")]
+    cells = sample_cells(n_cells, seed)
+    where = scheduler or f"a local Dask cluster of {workers} workers"
+    click.echo(f"compression table: {len(cells)} NB201 cells x {len(chosen)} policies on {where} -> {output}")
+    started, measured = time.perf_counter(), []
+
+    def report(done: int, total: int, row: dict) -> None:
+        measured.append(row["cell"])  # a resumed table's cells are counted in done, not in the rate
+        rate = (time.perf_counter() - started) / len(measured)
+        click.echo(f"  {done}/{total} cells, cell {row['cell']}: dense {row['dense_accuracy_pct']:.1f} %, "
+                   f"train {row['train_time_s']:.1f} s + policies {row['policy_time_s']:.1f} s; "
+                   f"{rate:.1f} s per cell overall, ~{rate * (total - done) / 60:.0f} min left", err=True)
+
+    command = "nas compression-table " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "nas compression-table"
+    with dask_client(scheduler, workers, security=_security(tls_ca_file, tls_cert, tls_key)) as client:
+        table = compression_table(cells, client, settings=settings, policies=chosen, seed=seed, output=output,
+                                  resume=None if resume is None else load_table(resume), command=command,
+                                  on_cell=report)
+    click.echo(f"{len(cells)} cells ({len(measured)} measured now) in {table.attrs['elapsed_s']:.0f} s "
+               f"({table.attrs['elapsed_s'] / max(1, len(measured)):.1f} s per cell on {workers} workers); dense "
+               f"accuracy vs NB201 CIFAR-10: Spearman rho {table.attrs['dense_vs_nb201_cifar10_spearman_rho']:.3f}")
+    click.echo("accuracy drop (dense - compressed, points) over the cells; rho: rank kept vs dense")
+    for label, mean, std, low, high, rho in drop_summary(table):
+        click.echo(f"  {label:<18} {mean:6.2f} +- {std:5.2f} (p10 {low:6.2f}, p90 {high:6.2f})  rho {rho:6.3f}")
+    click.echo(f"table: {output}")
+
+
 @main.command()
 @click.argument("study")
 @click.option("--storage", metavar="URL",
@@ -502,7 +574,7 @@ def report(results: Path, output: Path, trial: int | None) -> None:
               help="Sample every cell, or NASLib's published subset (every published proxy compared cell by cell).")
 @click.option("--proxies", "proxy_names", metavar="NAME,NAME,...", help="Proxies to score [default: all].")
 @click.option("--batch-source", default="digits", show_default=True,
-              help="synthetic, digits (scikit-learn's), npz:PATH or folder:PATH.")
+              help="synthetic, mnist (5,000 shipped MNIST digits), digits (scikit-learn's), npz:PATH or folder:PATH.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=2), help="Images in the batch.")
 @click.option("--split", default="valid", show_default=True, type=click.Choice(["valid", "test"]),
               help="Accuracy split correlated with.")

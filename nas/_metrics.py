@@ -9,7 +9,8 @@ Sources:
     ``cost``: the cost model on the compressed workload and the hardware configuration
     (trials and sweeps alike); ``oracle``: the NAS-Bench-201 table; ``proxy``: a zero-cost
     proxy of the compressed network; ``ensemble``: a rank ensemble of proxies; ``estimator``: the
-    compression-aware accuracy estimator (:class:`nas.compression.AccuracyEstimator`); ``trial``:
+    compression-aware accuracy estimator (:class:`nas.compression.AccuracyEstimator`); ``trained``: the
+    compressed network after a short training on real images; ``trial``:
     bookkeeping of the evaluation itself.
 
 Example:
@@ -77,6 +78,14 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("accuracy_valid_pct", "%", "NAS-Bench-201 validation accuracy after 200 epochs, %", "maximize",
            ("oracle",)),
     Metric("accuracy_test_pct", "%", "NAS-Bench-201 test accuracy after 200 epochs, %", "maximize", ("oracle",)),
+    Metric("trained_accuracy_pct", "%",
+           "held-out top-1 accuracy of the compressed network after a short training on real images "
+           "(accuracy.trained), %", "maximize", ("trained",)),
+    Metric("trained_dense_accuracy_pct", "%",
+           "held-out top-1 accuracy of the same network trained, uncompressed (accuracy.trained), %", "maximize",
+           ("trained",)),
+    Metric("train_time_s", "s", "wall time of the trained source's training, fine-tune and evaluation, seconds",
+           None, ("trained",)),
     *(Metric(name, "1", _PROXY, "maximize", ("proxy",)) for name in (
         "log_synflow", "snip_score", "grasp_score", "grad_norm_score", "fisher_score", "jacob_cov_score",
         "naswot_logdet", "zen_score", "nonzero_params")),

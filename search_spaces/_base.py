@@ -40,6 +40,15 @@ class SearchSpace(abc.ABC):
     def build(self, genotype: Any) -> torch.nn.Module:
         """A freshly initialised torch module of the network."""
 
+    def build_reduced(self, genotype: Any, *, width: int, cells_per_stage: int, num_classes: int) -> torch.nn.Module:
+        """A smaller module of the same genotype, cheap enough to train on a CPU in seconds
+        (``width``: channels of the first stage; ``cells_per_stage``: blocks per stage).
+
+        Raises:
+            NotImplementedError: The space has no reduced form.
+        """
+        raise NotImplementedError(f"space {self.name!r} has no reduced network to train")
+
     @abc.abstractmethod
     def input_shape(self, genotype: Any = None) -> tuple[int, int, int]:
         """Shape ``(channels, height, width)`` of one input sample of ``genotype`` (spaces that

@@ -291,6 +291,21 @@ class NB201Space(SearchSpace):
 
         return NB201Network(parse_arch(genotype), num_classes=self.num_classes, graph=self.graph)
 
+    def build_reduced(self, genotype: str, *, width: int, cells_per_stage: int, num_classes: int) -> torch.nn.Module:
+        """The same cell in a smaller network: stage channels ``width, 2 width, 4 width`` (NB201's
+        ``C``; the benchmark's is 16) and ``cells_per_stage`` cells per stage (``N``; the benchmark's 5).
+
+        Example:
+            >>> net = NB201Space().build_reduced(index_to_arch(1462), width=8, cells_per_stage=1, num_classes=10)
+            >>> sum(p.numel() for p in net.parameters())
+            91986
+        """
+        from search_spaces._nb201_torch import NB201Network
+
+        return NB201Network(parse_arch(genotype), num_classes=num_classes, graph=self.graph,
+                            stage_channels=tuple(width * 2**stage for stage in range(len(STAGE_CHANNELS))),
+                            cells_per_stage=cells_per_stage)
+
     def input_shape(self, genotype: str | None = None) -> tuple[int, int, int]:
         """``(3, 32, 32)`` for CIFAR, ``(3, 16, 16)`` for ImageNet16-120, for every genotype."""
         return _DATASETS[self.dataset].input_shape

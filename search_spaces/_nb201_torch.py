@@ -154,13 +154,16 @@ class NB201Network(nn.Module):
 
     Unlike NB201's module, ``forward`` returns only the logits, not ``(features, logits)``.
     Batch norms are affine and track running statistics; weights keep torch's default
-    initialisation.
+    initialisation. ``stage_channels`` and ``cells_per_stage`` shrink it (NB201's ``C`` and
+    ``N``) for training on a small budget; the defaults are the benchmark's network.
 
     Args:
         ops: The op of each edge, in :data:`~search_spaces.NB201_EDGES` order
             (see :func:`~search_spaces.parse_arch`).
         num_classes: Outputs of the classifier.
         graph: ``"deployed"`` (default) or ``"reference"`` cell execution (see :class:`NB201Cell`).
+        stage_channels: Channels of the three stages (NB201: ``C, 2C, 4C`` with ``C = 16``).
+        cells_per_stage: Cells stacked in each stage (NB201: ``N = 5``).
 
     Example:
         >>> from search_spaces import parse_arch
@@ -169,19 +172,21 @@ class NB201Network(nn.Module):
         torch.Size([2, 10])
     """
 
-    def __init__(self, ops: Sequence[str], num_classes: int, graph: str = "deployed") -> None:
+    def __init__(self, ops: Sequence[str], num_classes: int, graph: str = "deployed",
+                 stage_channels: Sequence[int] = STAGE_CHANNELS, cells_per_stage: int = CELLS_PER_STAGE) -> None:
         super().__init__()
-        channels = STAGE_CHANNELS[0]
+        self.n_stages = len(stage_channels)
+        channels = stage_channels[0]
         self.stem = nn.Sequential(OrderedDict(
             conv=nn.Conv2d(3, channels, 3, padding=1, bias=False),
             bn=nn.BatchNorm2d(channels),
         ))
-        for stage, stage_channels in enumerate(STAGE_CHANNELS, start=1):
+        for stage, width in enumerate(stage_channels, start=1):
             blocks: OrderedDict[str, nn.Module] = OrderedDict()
-            if stage_channels != channels:
-                blocks["reduction"] = NB201ReductionBlock(channels, stage_channels)
-                channels = stage_channels
-            for cell in range(CELLS_PER_STAGE):
+            if width != channels:
+                blocks["reduction"] = NB201ReductionBlock(channels, width)
+                channels = width
+            for cell in range(cells_per_stage):
                 blocks[f"cell{cell}"] = NB201Cell(ops, channels, graph)
             self.add_module(f"stage{stage}", nn.Sequential(blocks))
         self.head = nn.Sequential(OrderedDict(
@@ -194,6 +199,6 @@ class NB201Network(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
-        for stage in range(1, len(STAGE_CHANNELS) + 1):
+        for stage in range(1, self.n_stages + 1):
             x = getattr(self, f"stage{stage}")(x)
         return self.head(x)

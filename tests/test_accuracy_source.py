@@ -56,7 +56,7 @@ def test_any_proxy_is_an_accuracy_source_with_its_metric(small_spec, source):
 
 
 @pytest.mark.parametrize(("accuracy", "field", "fix"), [
-    ({"source": "synflo"}, "accuracy.source", "choose from oracle, vote, mean_rank"),
+    ({"source": "synflo"}, "accuracy.source", "choose from oracle, trained, vote, mean_rank"),
     ({"source": "synflow", "members": ["snip", "naswot"]}, "accuracy", "only an ensemble source"),
     ({"source": "vote", "members": ["snip"]}, "accuracy", "two or more proxies"),
     ({"source": "learned", "members": ["snip", "naswot"]}, "accuracy", "fixed by its fitted weights"),

@@ -16,7 +16,7 @@ def results_file(searched_study, tmp_path_factory):
 @pytest.mark.parametrize(
     "command",
     [[], ["search"], ["pareto"], ["plot"], ["spaces"], ["hardware"], ["cost"], ["validate"], ["sensitivity"],
-     ["status"], ["sweep"], ["merge"], ["export"], ["report"], ["proxies"]],
+     ["status"], ["sweep"], ["merge"], ["export"], ["report"], ["proxies"], ["compression-table"]],
 )
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])

@@ -1,4 +1,4 @@
-"""Batch sources for the proxies: synthetic, scikit-learn digits, .npz files and image folders."""
+"""Batch sources for the proxies: synthetic, the shipped MNIST, scikit-learn digits, .npz files and image folders."""
 
 import numpy as np
 import pytest
@@ -7,6 +7,7 @@ import torch
 from nas.proxies import (
     DigitsBatches,
     ImageFolderBatches,
+    MnistBatches,
     NpzBatches,
     SyntheticBatches,
     get_batch_source,
@@ -15,16 +16,18 @@ from nas.proxies import (
 
 
 def test_registry_and_specs():
-    assert list_batch_sources() == ["digits", "folder", "npz", "synthetic"]
+    assert list_batch_sources() == ["digits", "folder", "mnist", "npz", "synthetic"]
+    assert isinstance(get_batch_source("mnist"), MnistBatches)
     assert isinstance(get_batch_source("digits"), DigitsBatches)
     assert get_batch_source("folder:/some/where").path.name == "where"
-    with pytest.raises(ValueError, match="unknown batch source 'cifar'; choose from digits, folder, npz, synthetic"):
+    with pytest.raises(ValueError,
+                       match="unknown batch source 'cifar'; choose from digits, folder, mnist, npz, synthetic"):
         get_batch_source("cifar")
     with pytest.raises(ValueError, match="batch source 'npz' takes a path"):
         get_batch_source("npz")
 
 
-@pytest.mark.parametrize("source", [SyntheticBatches(), DigitsBatches()])
+@pytest.mark.parametrize("source", [SyntheticBatches(), DigitsBatches(), MnistBatches()])
 def test_deterministic_given_the_seed(source):
     a = source.batch(16, (3, 32, 32), 10, seed=5)
     b = source.batch(16, (3, 32, 32), 10, seed=5)
@@ -50,6 +53,18 @@ def test_digits_are_real_resized_standardised_images():
         DigitsBatches().batch(64, (3, 32, 32), 5)
     with pytest.raises(ValueError, match="batch_size 2000 exceeds the 1797 images available"):
         DigitsBatches().batch(2000, (3, 32, 32), 10)
+
+
+def test_mnist_is_the_shipped_5k_images_with_balanced_labels():
+    images, labels = MnistBatches().pool()
+    assert images.shape == (5000, 1, 28, 28) and images.min() == 0 and images.max() == 1
+    assert np.bincount(labels).tolist() == [500] * 10
+    # A real digit: ink (bright pixels) in the centre, blank borders, as MNIST's 20x20 box in 28x28 has.
+    mean = images.mean(axis=(0, 1))
+    assert mean[10:18, 10:18].mean() > 5 * mean[:3].mean()
+    b = MnistBatches().batch(64, (3, 32, 32), 10, seed=0)
+    assert b.inputs.shape == (64, 3, 32, 32) and torch.equal(b.inputs[:, 0], b.inputs[:, 1])
+    assert len(set(b.targets.tolist())) > 5
 
 
 def test_bad_arguments_are_named():

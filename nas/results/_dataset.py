@@ -29,7 +29,7 @@ from cost_models import load_hardware
 from nas._errors import InputError
 from nas._metrics import unit_of as units_of
 from nas.results._pareto import pareto_mask
-from nas.study._accuracy_source import accuracy_fidelity
+from nas.study._accuracy_source import accuracy_fidelity, accuracy_regime
 from nas.study._candidate import METRICS_ATTR, trial_seed
 from nas.study._spec import SPEC_ATTR, StudySpec
 
@@ -103,6 +103,7 @@ def study_to_dataset(study: optuna.Study) -> xr.Dataset:
         accuracy_source=spec.accuracy.label,
         accuracy_fidelity=fidelity,
         accuracy_fidelity_json=json.dumps(fidelity_record),
+        accuracy_regime=accuracy_regime(spec.accuracy, compressed=spec.compression is not None),
         versions_json=json.dumps(_versions()),
         created_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )

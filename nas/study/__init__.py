@@ -1,5 +1,8 @@
 """What one trial is: the study spec, the candidate a trial samples, and the samplers.
 
+The ``trained`` accuracy source trains the candidate's reduced network on real images
+(:class:`TrainedSettings`, :func:`train_network`, :func:`compressed_accuracy_pct`).
+
 A trial's path through this room: :func:`load_spec` validates the study file;
 :func:`suggest_candidate` samples architecture, compression and hardware into the trial;
 :func:`evaluate_candidate` rebuilds the candidate from those parameters alone (so a Dask
@@ -47,6 +50,15 @@ from nas.study._spec import (
     load_spec,
     parse_spec,
 )
+from nas.study._trained_accuracy import (
+    OPTIMISER,
+    TRAINED,
+    SplitImages,
+    TrainedSettings,
+    load_split,
+    split_indices,
+)
+from nas.study._training import TrainedNetwork, compressed_accuracy_pct, train_network, trained_metrics
 
 __all__ = [
     "COST_METRICS",
@@ -55,6 +67,8 @@ __all__ = [
     "ESTIMATOR",
     "ORACLE",
     "ORACLE_METRICS",
+    "OPTIMISER",
+    "TRAINED",
     "SAMPLERS",
     "SPEC_ATTR",
     "AccuracySection",
@@ -64,18 +78,26 @@ __all__ = [
     "CompressionSection",
     "StudySpec",
     "StudySpecError",
+    "SplitImages",
+    "TrainedNetwork",
+    "TrainedSettings",
     "accuracy_fidelity",
     "build_candidate",
     "choice_from_params",
     "compress_module",
     "compress_workload",
+    "compressed_accuracy_pct",
     "evaluate_candidate",
     "format_accuracy_sources",
     "hardware_from_params",
     "load_spec",
+    "load_split",
     "make_sampler",
     "parse_spec",
     "suggest_candidate",
+    "split_indices",
     "suggest_compression",
+    "train_network",
+    "trained_metrics",
     "trial_seed",
 ]

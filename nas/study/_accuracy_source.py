@@ -1,12 +1,14 @@
-"""The accuracy objective of a study: the NAS-Bench-201 table, one zero-cost proxy, or a rank ensemble of proxies.
+"""The accuracy objective of a study: the NAS-Bench-201 table, one zero-cost proxy, a rank ensemble of
+proxies, or the candidate's network trained briefly on real images (``trained``).
 
 ``[accuracy]`` in a study file::
 
     [accuracy]
-    source = "vote"          # "oracle", "estimator", a proxy ("synflow", ...), "vote", "mean_rank" or "learned"
+    source = "vote"          # "oracle", "estimator", "trained", a proxy ("synflow", ...), "vote", "mean_rank",
+                             # or "learned"
     members = ["synflow", "jacob_cov", "snip"]   # vote's or mean_rank's proxies (vote's default shown)
     record = ["params"]      # more proxies to compute and store with every trial, not optimised
-    batch_source = "digits"  # the images of the data-dependent proxies: synthetic, digits, npz:PATH, folder:PATH
+    batch_source = "digits"  # the images of the data-dependent proxies: synthetic, mnist, digits, npz:PATH, folder:PATH
     batch_size = 32
 
 Each proxy writes its own metric (``log_synflow``, ``naswot_logdet``, ... see
@@ -30,6 +32,11 @@ Proxies are computed on the *compressed* torch module (masks and fake quantizati
 applied), each trial's weights drawn from the trial's seed, on one batch drawn from
 ``batch_seed``: the same for every trial, so candidates are compared on the same images.
 
+``trained`` (:mod:`nas.study._trained_accuracy`, settings under ``[accuracy.trained]``)
+writes ``trained_accuracy_pct``, the held-out accuracy of the compressed network after a
+short training, and records its regime (prune after training, with or without fine-tune)
+in every trial and in the results' attrs.
+
 The fidelity of the chosen source (its Spearman's rho and Kendall's tau against trained
 NB201 accuracy, measured on 1,000 cells, and the published values) goes into the results
 dataset's attrs (:func:`accuracy_fidelity`), so whoever opens the front sees how far to trust it.
@@ -44,9 +51,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from nas._errors import InputError
 from nas._metrics import metrics_from
+from nas.study._trained_accuracy import REGIME_ATTR, TRAINED, TrainedSettings
 
 ORACLE = "oracle"
 ORACLE_METRICS = metrics_from("oracle")
+TRAINED_METRICS = metrics_from("trained")
 ENSEMBLE_METHODS = ("vote", "mean_rank", "learned")
 LEARNED = "learned"
 ENSEMBLE_METRIC = "ensemble_score"
@@ -73,15 +82,16 @@ class AccuracySection(BaseModel):
     batch_size: int = Field(default=32, gt=0)
     batch_seed: int = 0
     fine_tune_epochs: int = Field(default=0, ge=0)
+    trained: TrainedSettings | None = None
 
     @field_validator("source")
     @classmethod
     def _known_source(cls, source: str) -> str:
-        if source in (ORACLE, ESTIMATOR, *ENSEMBLE_METHODS):
+        if source in (ORACLE, ESTIMATOR, TRAINED, *ENSEMBLE_METHODS):
             return source
         names = _proxy_names()
         if source not in names:
-            raise InputError(f"unknown accuracy source {source!r}; choose from {ORACLE}, "
+            raise InputError(f"unknown accuracy source {source!r}; choose from {ORACLE}, {TRAINED}, "
                              f"{', '.join(ENSEMBLE_METHODS)} (ensembles), {ESTIMATOR} (compression-aware) "
                              f"or a proxy: {', '.join(names)}")
         return source
@@ -100,6 +110,9 @@ class AccuracySection(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> AccuracySection:
+        if self.trained is not None and self.source != TRAINED:
+            raise InputError(f"trained: only source {TRAINED!r} trains; remove [accuracy.trained] or set source "
+                             f"to {TRAINED!r}")
         if self.members is not None and not self.is_ensemble:
             raise InputError(f"members: only an ensemble source ({', '.join(ENSEMBLE_METHODS)}) has members; "
                              f"remove members or set source to one of them")
@@ -118,6 +131,11 @@ class AccuracySection(BaseModel):
             except ValueError as error:
                 raise InputError(f"batch_source: {error}") from None
         return self
+
+    @property
+    def training(self) -> TrainedSettings:
+        """The ``trained`` source's settings: ``[accuracy.trained]``, else the defaults."""
+        return self.trained if self.trained is not None else TrainedSettings()
 
     @property
     def is_ensemble(self) -> bool:
@@ -144,7 +162,7 @@ class AccuracySection(BaseModel):
         """The proxies the accuracy objective needs: the source, or the ensemble's members."""
         if self.is_ensemble:
             return self.members_or_default
-        return () if self.source in (ORACLE, ESTIMATOR) else (self.source,)
+        return () if self.source in (ORACLE, ESTIMATOR, TRAINED) else (self.source,)
 
     @property
     def proxies(self) -> tuple[str, ...]:
@@ -157,6 +175,8 @@ class AccuracySection(BaseModel):
         result = dict(ORACLE_METRICS) if self.source == ORACLE else {}
         if self.source == ESTIMATOR:
             result.update(ESTIMATOR_METRICS)
+        if self.source == TRAINED:
+            result.update(TRAINED_METRICS)
         if self.proxies:
             from nas.proxies import get_proxy
 
@@ -206,6 +226,18 @@ class AccuracySection(BaseModel):
                 if getattr(self, key) != reference[reference_key]:
                     raise InputError(f"{key}: an ensemble ranks against reference scores computed with {key} = "
                                      f"{reference[reference_key]!r}; set it to that (got {getattr(self, key)!r})")
+        if self.source == TRAINED:
+            from nas.study._trained_accuracy import load_split
+            from search_spaces import SearchSpace
+
+            if type(space).build_reduced is SearchSpace.build_reduced:
+                raise InputError(f"source {TRAINED!r} trains the space's reduced network, which space "
+                                 f"{space_name!r} does not have; use space nb201, or a proxy as the source")
+            try:
+                settings = self.training
+                load_split(settings.data, settings.resolution_px, settings.test_fraction)
+            except (OSError, ValueError) as error:
+                raise InputError(f"trained.data: {error}") from None
         if any(not _proxy_class(name).data_free for name in self.proxies):
             try:
                 draw_batch(self, space.input_shape(), space.num_classes)
@@ -251,6 +283,25 @@ def draw_batch(section: AccuracySection, input_shape: tuple[int, ...], num_class
     return _batch(source, section.batch_size, tuple(input_shape), num_classes, section.batch_seed)
 
 
+def accuracy_regime(section: AccuracySection, compressed: bool) -> str:
+    """Which network the accuracy objective describes, for the results' ``accuracy_regime`` attr.
+
+    Example:
+        >>> accuracy_regime(AccuracySection(source="synflow"), compressed=True)
+        'compressed network at initialisation, untrained (zero-cost proxy)'
+    """
+    if section.source == ORACLE:
+        return "dense network trained 200 epochs (NAS-Bench-201 table)"
+    if section.source == TRAINED:
+        return section.training.regime(compressed=compressed)
+    if section.source == ESTIMATOR:
+        tune = (f"with {section.fine_tune_epochs} fine-tune epoch(s)" if section.fine_tune_epochs
+                else "without fine-tune")
+        return (f"dense network trained 200 epochs (NAS-Bench-201 table) less the estimated loss of its "
+                f"compression, prune after training {tune} (estimator fitted on short MNIST trainings)")
+    return f"{'compressed' if compressed else 'dense'} network at initialisation, untrained (zero-cost proxy)"
+
+
 def accuracy_fidelity(section: AccuracySection, space_name: str, dataset: str) -> tuple[str, dict[str, Any]]:
     """What the accuracy objective of a study is and how well it ranks networks, for the results' attrs.
 
@@ -269,6 +320,13 @@ def accuracy_fidelity(section: AccuracySection, space_name: str, dataset: str) -
         return ORACLE_FIDELITY, {}
     if section.source == ESTIMATOR:
         return estimator_fidelity(section)
+    if section.source == TRAINED:
+        settings = section.training
+        record = {"proxy": TRAINED, REGIME_ATTR: settings.regime(compressed=True), **settings.describe()}
+        return (f"trained: the compressed network's held-out accuracy on {record['dataset'].split(':')[0]} after "
+                f"{settings.epochs} epochs of training at C={settings.width}, {settings.cells_per_stage} cell(s) per "
+                f"stage, {settings.resolution_px} px ({record[REGIME_ATTR]}); ranks candidates on that task, is not "
+                f"their {dataset} accuracy"), record
     from nas.proxies import measured_fidelity, published_fidelity
     from nas.proxies._benchmark_data import ensemble_fidelity
 

@@ -27,6 +27,8 @@ from nas.study._compression_choice import (
     suggest_compression,
 )
 from nas.study._spec import StudySpec
+from nas.study._trained_accuracy import TRAINED
+from nas.study._training import trained_metrics
 from search_spaces import SearchSpace
 
 METRICS_ATTR = "metrics"
@@ -172,6 +174,9 @@ def evaluate_candidate(spec: StudySpec, params: Mapping[str, Any], trial_number:
         share = cost.layer_latency_s[cost.layer_bound == bound].sum() / cost.latency_s[0]
         metrics[f"latency_{bound}_bound_fraction"] = float(share)
     metrics.update(_accuracy(spec, space, module, genotype, metrics, trial_number))
+    if spec.accuracy.source == TRAINED:
+        metrics.update(trained_metrics(spec.accuracy.training, space, genotype, choice,
+                                       trial_seed(spec.study.seed, trial_number)))
 
     for objective in spec.objectives:
         value = metrics[objective.metric]

@@ -158,10 +158,24 @@ def compress_workload(
 
 def compress_module(module: torch.nn.Module, choice: CompressionChoice) -> dict[str, torch.Tensor]:
     """Apply ``choice`` to ``module`` in place (masks, fake quantization, shared weights); return the masks."""
-    from nas.compression import apply_weight_sharing, prune_module, quantize_module
+    masks = prune_for_choice(module, choice)
+    quantize_for_choice(module, choice)
+    return masks
+
+
+def prune_for_choice(module: torch.nn.Module, choice: CompressionChoice) -> dict[str, torch.Tensor]:
+    """The pruning step of :func:`compress_module`: masks applied in place, returned by layer name."""
+    from nas.compression import prune_module
 
     policy = choice.policy()
-    masks = prune_module(module, policy) if policy is not None else {}
+    return prune_module(module, policy) if policy is not None else {}
+
+
+def quantize_for_choice(module: torch.nn.Module, choice: CompressionChoice, *, share: bool = True) -> None:
+    """The steps of :func:`compress_module` after pruning: fake quantization of weights and
+    activations, then weight sharing (skipped with ``share=False``, as a fine-tune step does)."""
+    from nas.compression import apply_weight_sharing, quantize_module
+
     if choice.weight_format is not None and not choice.layer_weight_formats:
         quantize_module(module, choice.weight_format, choice.act_format)
     for layer in sorted({*choice.layer_weight_formats, *choice.layer_act_formats}):
@@ -171,9 +185,8 @@ def compress_module(module: torch.nn.Module, choice: CompressionChoice) -> dict[
             choice.layer_act_formats.get(layer, choice.act_format),
             layers=[layer],
         )
-    if choice.share_bits is not None:
-        apply_weight_sharing(module, choice.share_bits, reserve_zero=policy is not None)
-    return masks
+    if share and choice.share_bits is not None:
+        apply_weight_sharing(module, choice.share_bits, reserve_zero=choice.policy() is not None)
 
 
 def _suggest(trial: optuna.Trial, name: str, value: Any) -> Any:

@@ -22,6 +22,7 @@ from nas._storage_url import check_storage, mask_credentials
 from nas._toml_file import StrictModel, load_toml_model, validate_model
 from nas.cost import PRECISION_BITS
 from nas.study._accuracy_source import ESTIMATOR, ORACLE, AccuracySection
+from nas.study._trained_accuracy import TRAINED
 from search_spaces import get_space, list_spaces
 
 COST_METRICS = metrics_from("cost")
@@ -294,7 +295,7 @@ class StudySpec(StrictModel):
 
     @model_validator(mode="after")
     def _metrics_exist(self) -> StudySpec:
-        if self.accuracy.proxies or self.accuracy.source == ESTIMATOR:
+        if self.accuracy.proxies or self.accuracy.source in (ESTIMATOR, TRAINED):
             try:
                 self.accuracy.check_network(self.make_space(), self.space.name)
             except ValueError as error:
