@@ -7,7 +7,7 @@ from torch import nn
 
 from cost_models import NumberFormat, SparsityPattern, WorkloadBuilder, evaluate
 from nas.compression import PruningPolicy, kept_channels, prune_module, prune_workload
-from search_spaces import NB201Space, _nb201_torch, index_to_arch, workload_from_module
+from search_spaces import NB201Space, _nb201_torch, index_to_arch, parse_arch, workload_from_module
 
 ARCH = index_to_arch(1462)  # every edge nor_conv_3x3
 MIXED = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"
@@ -236,14 +236,13 @@ def test_channel_ir_equals_the_physically_shrunk_chain():
 
 
 @pytest.mark.parametrize(("prune_first_conv", "widths"), [(False, (16, 24, 48)), (True, (12, 24, 48))])
-def test_channel_ir_equals_nb201_built_at_the_pruned_widths(monkeypatch, prune_first_conv, widths):
+def test_channel_ir_equals_nb201_built_at_the_pruned_widths(prune_first_conv, widths):
     policy = PruningPolicy(ratio=0.25, pattern="channel", prune_first_conv=prune_first_conv)
     space = NB201Space("cifar10")
     pruned = prune_workload(space.workload(MIXED, batch_size=2), policy)
     masks = prune_module(_nb201(MIXED), policy)
     _check_same_costs(pruned, prune_workload(space.workload(MIXED, batch_size=2), policy, masks))
-    monkeypatch.setattr(_nb201_torch, "STAGE_CHANNELS", widths)
-    narrow = space.build(MIXED)
+    narrow = _nb201_torch.NB201Network(parse_arch(MIXED), num_classes=10, stage_channels=widths)
     _check_same_costs(workload_from_module(narrow, (3, 32, 32), batch_size=2), pruned)
 
 
