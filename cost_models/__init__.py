@@ -14,7 +14,7 @@ Example:
 
 from cost_models._cost import BOUNDS, Cost, CostModel, HardwareConfig, HardwareSpecError
 from cost_models._gpu import GPUConfig, GPURooflineModel
-from cost_models._gpu_execution import EXECUTION_MODES
+from cost_models._gpu_execution import EXECUTION_MODES, check_execution_mode
 from cost_models._hardware import (
     PRESET_DIR,
     cost_model_for,
@@ -43,6 +43,7 @@ register_family(SystolicConfig, SystolicArrayModel())
 register_family(SparseEngineConfig, SparseEngineModel())
 
 __all__ = [
+    "check_execution_mode",
     "BOUNDS",
     "GEMM_KINDS",
     "MAC_KINDS",

@@ -37,5 +37,5 @@ def check_execution_mode(mode: str, *, where: str = "execution_mode") -> str:
         ValueError: One line naming ``where`` and the choices.
     """
     if mode not in EXECUTION_MODES:
-        raise ValueError(f"{where} is {mode!r}; choose from {', '.join(EXECUTION_MODES)}")
+        raise ValueError(f"unknown {where} {mode!r}; choose from {', '.join(EXECUTION_MODES)}")
     return mode

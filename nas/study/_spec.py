@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cost_models import EXECUTION_MODES, MAX_BATCH_SIZE, HardwareSpecError, NumberFormat, load_hardware
+from cost_models import MAX_BATCH_SIZE, HardwareSpecError, NumberFormat, check_execution_mode, load_hardware
 from nas._errors import NasError
 from nas._metrics import metrics_from
 from nas._storage_url import check_storage, mask_credentials
@@ -128,9 +128,7 @@ class HardwareSection(StrictModel):
     @field_validator("execution_mode")
     @classmethod
     def _known_mode(cls, mode: str | None) -> str | None:
-        if mode is not None and mode not in EXECUTION_MODES:
-            raise ValueError(f"unknown execution_mode {mode!r}; choose from {', '.join(EXECUTION_MODES)}")
-        return mode
+        return mode if mode is None else check_execution_mode(mode)
 
     def fixed_keys(self, preset: str) -> dict[str, str]:
         """Keys the section sets on ``preset`` for every trial: ``execution_mode`` on a GPU preset."""

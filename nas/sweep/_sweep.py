@@ -41,7 +41,7 @@ import pydantic
 import xarray as xr
 from pydantic import Field, field_validator, model_validator
 
-from cost_models import EXECUTION_MODES, HardwareConfig, HardwareSpecError, evaluate, load_hardware
+from cost_models import HardwareConfig, HardwareSpecError, check_execution_mode, evaluate, load_hardware
 from nas._errors import InputError, NasError
 from nas._toml_file import StrictModel, first_error, load_toml_model, validate_model
 from nas.benchmarks._nb201_table import NB201AccuracyTable
@@ -150,9 +150,7 @@ class SweepHardwareSection(StrictModel):
     @field_validator("execution_mode")
     @classmethod
     def _known_mode(cls, mode: str | None) -> str | None:
-        if mode is not None and mode not in EXECUTION_MODES:
-            raise InputError(f"unknown execution_mode {mode!r}; choose from {', '.join(EXECUTION_MODES)}")
-        return mode
+        return mode if mode is None else check_execution_mode(mode)
 
     @model_validator(mode="after")
     def _grid_points_load(self) -> SweepHardwareSection:
