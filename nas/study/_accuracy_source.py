@@ -290,15 +290,14 @@ def accuracy_regime(section: AccuracySection, compressed: bool) -> str:
         >>> accuracy_regime(AccuracySection(source="synflow"), compressed=True)
         'compressed network at initialisation, untrained (zero-cost proxy)'
     """
-    if section.source == ORACLE:
+    if section.source == ORACLE or (section.source == ESTIMATOR and not compressed):
         return "dense network trained 200 epochs (NAS-Bench-201 table)"
     if section.source == TRAINED:
         return section.training.regime(compressed=compressed)
     if section.source == ESTIMATOR:
-        tune = (f"with {section.fine_tune_epochs} fine-tune epoch(s)" if section.fine_tune_epochs
-                else "without fine-tune")
-        return (f"dense network trained 200 epochs (NAS-Bench-201 table) less the estimated loss of its "
-                f"compression, prune after training {tune} (estimator fitted on short MNIST trainings)")
+        assumed = TrainedSettings(fine_tune_epochs=section.fine_tune_epochs).regime(compressed=compressed)
+        return (f"dense network trained 200 epochs (NAS-Bench-201 table) less the loss the estimator "
+                f"(fitted on short MNIST trainings) predicts for {assumed}")
     return f"{'compressed' if compressed else 'dense'} network at initialisation, untrained (zero-cost proxy)"
 
 
