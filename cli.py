@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -12,9 +13,9 @@ import click
 class _OneLineErrors(click.Group):
     """Print the errors raised on purpose as one line and exit with status 2; ``--debug`` shows their traceback.
 
-    Raised on purpose: :class:`nas.NasError` (every nas error derives from it), a bad
-    hardware file (:class:`cost_models.HardwareSpecError`; cost_models sits below nas) and a
-    missing file. Anything else is a bug and keeps its traceback.
+    Raised on purpose: :class:`nas.NasError` (every nas error derives from it), a bad hardware
+    file (:class:`cost_models.HardwareSpecError`; cost_models sits below nas) and a missing
+    file. Anything else is a bug and keeps its traceback. Warnings print as one ``warning:`` line.
     """
 
     def invoke(self, ctx: click.Context):
@@ -22,7 +23,10 @@ class _OneLineErrors(click.Group):
         from nas import NasError
 
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                if not ctx.params.get("debug"):
+                    warnings.showwarning = _one_line_warning
+                return super().invoke(ctx)
         except (NasError, HardwareSpecError, FileNotFoundError) as error:
             if ctx.params.get("debug"):
                 raise
@@ -63,6 +67,11 @@ def _security(ca_file: str | None, cert: str | None, key: str | None):
 @click.option("--debug", is_flag=True, help="On an error, show its traceback instead of one line.")
 def main(debug: bool) -> None:
     """Search network architecture, compression and hardware together, and read the results."""
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a warning as one ``warning:`` line; ``--debug`` keeps Python's form, with where it came from."""
+    click.echo(f"warning: {message}", err=True)
 
 
 @main.command()

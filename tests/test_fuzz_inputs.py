@@ -217,3 +217,50 @@ def test_damaged_journals_are_read_or_refused_in_one_line(searched_study, tmp_pa
         _cli_outcome(["status", "small", "--storage", str(path)])
 
     check()
+
+
+def test_a_damaged_stored_spec_is_refused_in_one_line_naming_the_attr(tmp_path):
+    """The case the journal fuzzing first found: the journal parses, but the spec it stores does not."""
+    import optuna
+
+    path = tmp_path / "damaged.journal"
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    study = optuna.create_study(study_name="small", storage=storage)
+    study.set_user_attr("spec_json", '{"study": {"name": "small" "n_trials": 16}}')
+
+    result = CliRunner().invoke(main, ["status", "small", "--storage", str(path)])
+
+    assert result.exit_code == 2, result.output
+    assert "study 'small'" in result.output and "spec_json" in result.output and "damaged" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_trial_that_lost_a_parameter_is_left_out_with_a_warning_and_the_rest_is_read(tmp_path):
+    """The other case the journal fuzzing found: Optuna skips a record it cannot replay, so a
+    completed trial can come back without one of its parameters."""
+    import optuna
+
+    from nas.study import SPEC_ATTR
+
+    spec = load_spec(REPO / "studies" / "quickstart.toml")
+    path = tmp_path / "lost.journal"
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    study = optuna.create_study(study_name=spec.study.name, storage=storage, directions=spec.directions)
+    study.set_user_attr(SPEC_ATTR, spec.to_json())
+    edges = ["edge_0_1", "edge_0_2", "edge_1_2", "edge_0_3", "edge_1_3", "edge_2_3"]
+    ops = optuna.distributions.CategoricalDistribution(
+        ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+    )
+    for kept in (edges, edges[1:]):
+        study.add_trial(optuna.trial.create_trial(
+            params={edge: "nor_conv_3x3" for edge in kept}, distributions={edge: ops for edge in kept},
+            values=[90.0, 1e-3, 0.1][: len(spec.directions)],
+        ))
+
+    result = CliRunner().invoke(main, ["status", spec.study.name, "--storage", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert "warning: study" in result.output and "trials [1]" in result.output
+    with pytest.warns(UserWarning, match=r"trials \[1\]"):
+        dataset = study_to_dataset(study)
+    assert dataset["trial"].values.tolist() == [0]

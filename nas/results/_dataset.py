@@ -15,6 +15,7 @@ import datetime
 import importlib.metadata
 import json
 import platform
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 import optuna
 import xarray as xr
 from optuna.distributions import json_to_distribution
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from cost_models import load_hardware
 from nas._errors import InputError
@@ -32,6 +33,7 @@ from nas.results._pareto import pareto_mask
 from nas.study._accuracy_source import accuracy_fidelity, accuracy_regime
 from nas.study._candidate import METRICS_ATTR, trial_seed
 from nas.study._spec import SPEC_ATTR, StudySpec
+from search_spaces import SearchSpace
 
 _NOT_METRICS = {"driver", "worker", "fail_reason", "hardware", "arch", "arch_index"}
 _PACKAGES = ("numpy", "optuna", "dask", "distributed", "xarray", "torch", "plotly", "nas-codesign")
@@ -43,9 +45,11 @@ def study_to_dataset(study: optuna.Study) -> xr.Dataset:
     Completed and failed trials are included (``state`` says which, ``fail_reason``
     why); running ones are not.
     """
-    spec = StudySpec.model_validate_json(study.user_attrs[SPEC_ATTR])
+    spec = StudySpec.from_json(study.user_attrs[SPEC_ATTR], origin=f"study {study.study_name!r}")
     space = spec.make_space()
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
+    trials, labels = _rebuildable(
+        study, space, [t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.FAIL)]
+    )
     coords: dict[str, tuple] = {
         "state": ("trial", np.array([t.state.name for t in trials], dtype=object)),
         "fail_reason": ("trial", np.array([t.user_attrs.get("fail_reason", "") for t in trials], dtype=object)),
@@ -54,7 +58,6 @@ def study_to_dataset(study: optuna.Study) -> xr.Dataset:
     distributions = {name: dist for t in reversed(trials) for name, dist in t.distributions.items()}
     for name in sorted({name for t in trials for name in t.params}):
         coords[name] = ("trial", _param_column([t.params.get(name) for t in trials]))
-    labels = [space.describe_genotype(space.from_params(t.params)) for t in trials]
     for name in labels[0] if labels else ():
         coords[name] = ("trial", _param_column([label[name] for label in labels]))
     if "hardware" not in coords:
@@ -108,6 +111,31 @@ def study_to_dataset(study: optuna.Study) -> xr.Dataset:
         created_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
     return dataset
+
+
+def _rebuildable(
+    study: optuna.Study, space: SearchSpace, trials: list[FrozenTrial]
+) -> tuple[list[FrozenTrial], list[dict]]:
+    """The trials whose parameters still make a candidate of ``space``, and their genotype labels.
+
+    A damaged storage can drop a trial's parameter (Optuna skips a record it cannot replay);
+    such a trial is left out with a warning naming it, so the rest of the study is still read.
+    """
+    kept, labels, damaged = [], [], []
+    for trial in trials:
+        try:
+            labels.append(space.describe_genotype(space.from_params(trial.params)))
+        except ValueError:
+            damaged.append(trial.number)
+            continue
+        kept.append(trial)
+    if damaged:
+        warnings.warn(
+            f"study {study.study_name!r}: trials {damaged} hold parameters that no longer make a candidate "
+            "(a damaged storage); they are left out of the results",
+            stacklevel=3,
+        )
+    return kept, labels
 
 
 def objectives_of(dataset: xr.Dataset) -> list[tuple[str, str]]:

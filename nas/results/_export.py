@@ -93,7 +93,8 @@ def candidate_from_dataset(dataset: xr.Dataset, trial: int | None = None, *, mod
         raise InputError(f"trial {trial} did not complete ({reason}); choose a completed trial")
     params = params_of(dataset, trial)
     if module:
-        return rebuild_candidate(StudySpec.model_validate_json(dataset.attrs["spec_json"]), params, trial, module=True)
+        spec = StudySpec.from_json(dataset.attrs["spec_json"], origin="this results dataset")
+        return rebuild_candidate(spec, params, trial, module=True)
     return _rebuilt(dataset.attrs["spec_json"], tuple(sorted(params.items())), trial)
 
 
@@ -101,7 +102,7 @@ def candidate_from_dataset(dataset: xr.Dataset, trial: int | None = None, *, mod
 def _rebuilt(spec_json: str, params: tuple[tuple[str, Any], ...], trial: int) -> Candidate:
     """Candidates without a module, cached: a report draws several figures of the same design,
     and rebuilding a compressed one (masks, k-means weight sharing) takes seconds."""
-    return rebuild_candidate(StudySpec.model_validate_json(spec_json), dict(params), trial)
+    return rebuild_candidate(StudySpec.from_json(spec_json, origin="this results dataset"), dict(params), trial)
 
 
 def default_trial(dataset: xr.Dataset) -> int:

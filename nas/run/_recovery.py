@@ -122,7 +122,7 @@ def _fail_and_retry(study: optuna.Study, storage: BaseStorage, trial_id: int, re
 
 def _candidate_sampled(study: optuna.Study, trial: FrozenTrial) -> bool:
     """Whether ``trial`` holds every parameter its candidate needs: replay the suggestions on its own values."""
-    spec = StudySpec.model_validate_json(study.user_attrs[SPEC_ATTR])
+    spec = StudySpec.from_json(study.user_attrs[SPEC_ATTR], origin=f"study {study.study_name!r}")
     try:
         suggest_candidate(optuna.trial.FixedTrial(trial.params, trial.number), spec, spec.make_space())
     except ValueError:

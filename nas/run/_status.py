@@ -83,7 +83,7 @@ def study_status(study: optuna.Study) -> StudyStatus:
         >>> status.progress.finished, status.n_trials
         (0, 200)
     """
-    spec = StudySpec.model_validate_json(study.user_attrs[SPEC_ATTR])
+    spec = StudySpec.from_json(study.user_attrs[SPEC_ATTR], origin=f"study {study.study_name!r}")
     now = datetime.datetime.now(datetime.UTC)
     drivers: Counter[str] = Counter()
     oldest_s: dict[str, float] = {}

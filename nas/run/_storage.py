@@ -270,7 +270,7 @@ def load_or_create_study(spec: StudySpec, storage: BaseStorage) -> optuna.Study:
     if stored is None:
         study.set_user_attr(SPEC_ATTR, spec.to_json())
     else:
-        stored_objectives = StudySpec.model_validate_json(stored).objectives
+        stored_objectives = StudySpec.from_json(stored, origin=f"study {name!r}").objectives
         if stored_objectives != spec.objectives:
             raise SearchError(
                 f"study {name!r} in this storage was run with objectives "

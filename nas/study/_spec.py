@@ -13,13 +13,14 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
+import pydantic
 from pydantic import Field, field_validator, model_validator
 
 from cost_models import MAX_BATCH_SIZE, HardwareSpecError, NumberFormat, check_execution_mode, load_hardware
 from nas._errors import NasError
 from nas._metrics import metrics_from
 from nas._storage_url import check_storage, mask_credentials
-from nas._toml_file import StrictModel, load_toml_model, validate_model
+from nas._toml_file import StrictModel, first_error, load_toml_model, validate_model
 from nas.cost import PRECISION_BITS
 from nas.study._accuracy_source import ESTIMATOR, ORACLE, AccuracySection
 from nas.study._trained_accuracy import TRAINED
@@ -339,6 +340,22 @@ class StudySpec(StrictModel):
         if data["study"]["storage"] is not None:
             data["study"]["storage"] = mask_credentials(data["study"]["storage"])
         return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, *, origin: str) -> StudySpec:
+        """The spec :meth:`to_json` stored, read back from ``origin`` (a study or a results file).
+
+        Raises:
+            StudySpecError: ``text`` is not a valid stored spec (a damaged storage or file); one
+                line naming ``origin``, the first bad field, and the fix.
+        """
+        try:
+            return cls.model_validate_json(text)
+        except pydantic.ValidationError as error:
+            raise StudySpecError(
+                f"{origin}: its stored spec ({SPEC_ATTR}) is damaged ({first_error(error)}); restore it from "
+                "a backup, or run the study again under a new name"
+            ) from None
 
 
 def load_spec(path: str | Path) -> StudySpec:
