@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python -m benchmarks.fit_accuracy_estimator TABLE.nc [--rows nas/data/accuracy_estimator_rows.csv.gz]
-        [--out nas/data/accuracy_estimator.toml]
+        [--out nas/data/accuracy_estimator.toml] [--reuse-rows]
 
 ``TABLE.nc`` is the benchmark table (dims ``cell`` x ``policy``; ``accuracy_pct``,
 ``dense_accuracy_pct``, ``nb201_cifar10_accuracy_pct`` and the policy coordinates ``pruning``,
@@ -71,36 +71,62 @@ def choice_of(policy: xr.Dataset) -> tuple[CompressionChoice, int]:
     return choice, int(policy["fine_tune_epochs"].item())
 
 
-def table_rows(table: xr.Dataset) -> dict[str, np.ndarray]:
-    """One row per (cell, policy) with :data:`nas.compression.ROW_COLUMNS`."""
+_COMPUTED = ("weight_error", "act_error", "log_synflow")
+"""Row columns computed from the cell's network; the others are read from the table."""
+
+
+def table_rows(table: xr.Dataset, known: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """One row per (cell, policy) with :data:`nas.compression.ROW_COLUMNS`.
+
+    Args:
+        known: Rows computed earlier (:func:`~nas.compression.read_estimator_rows`); the features of
+            a (cell, policy) found there are reused, so a table grown with ``--resume`` costs only
+            its new cells. The measured accuracies are always read from ``table``.
+    """
     space = get_space("nb201", dataset="cifar10")
     inputs = torch.zeros(1, *space.input_shape())
     synflow = SynflowProxy()
     choices = {str(p): choice_of(table.sel(policy=p)) for p in table.policy.values}
+    reuse = {} if known is None else {
+        (int(cell), str(policy)): {name: known[name][i] for name in _COMPUTED}
+        for i, (cell, policy) in enumerate(zip(known["cell"], known["policy"], strict=True))
+    }
     columns: dict[str, list] = {name: [] for name in ROW_COLUMNS}
     for n, cell in enumerate(table.cell.values):
-        torch.manual_seed(int(cell))
-        dense = space.build(index_to_arch(int(cell)))
-        measured: dict[str, tuple] = {}  # fine-tuned variants share their compression's numbers
-        for label, (choice, epochs) in choices.items():
-            if repr(choice) not in measured:
-                compressed = copy.deepcopy(dense)
-                compress_module(compressed, choice)
-                measured[repr(choice)] = (compression_features(dense, compressed),
-                                          _synflow(synflow, compressed, inputs))
-            features, log_synflow = measured[repr(choice)]
+        if all((int(cell), label) in reuse for label in choices):
+            computed = {label: reuse[int(cell), label] for label in choices}
+        else:
+            computed = _computed_columns(space, int(cell), choices, synflow, inputs)
+        for label, (_, epochs) in choices.items():
             row = table.sel(cell=cell, policy=label)
             columns["cell"].append(int(cell))
             columns["policy"].append(label)
-            columns["weight_error"].append(features.weight_error)
-            columns["act_error"].append(features.act_error)
+            for name in _COMPUTED:
+                columns[name].append(computed[label][name])
             columns["fine_tune_epochs"].append(epochs)
             columns["accuracy_pct"].append(float(row["accuracy_pct"]))
             columns["dense_accuracy_pct"].append(float(row["dense_accuracy_pct"]))
             columns["nb201_cifar10_accuracy_pct"].append(float(row["nb201_cifar10_accuracy_pct"]))
-            columns["log_synflow"].append(log_synflow)
         print(f"cell {n + 1}/{table.sizes['cell']}", file=sys.stderr, flush=True)
     return {name: np.array(values) for name, values in columns.items()}
+
+
+def _computed_columns(space, cell: int, choices: dict[str, tuple[CompressionChoice, int]], synflow: SynflowProxy,
+                      inputs: torch.Tensor) -> dict[str, dict[str, float]]:
+    """The features and log synflow of ``cell``'s network under every policy, by policy label."""
+    torch.manual_seed(cell)
+    dense = space.build(index_to_arch(cell))
+    measured: dict[str, dict[str, float]] = {}  # fine-tuned variants share their compression's numbers
+    out = {}
+    for label, (choice, _) in choices.items():
+        if repr(choice) not in measured:
+            compressed = copy.deepcopy(dense)
+            compress_module(compressed, choice)
+            features = compression_features(dense, compressed)
+            measured[repr(choice)] = {"weight_error": features.weight_error, "act_error": features.act_error,
+                                      "log_synflow": _synflow(synflow, compressed, inputs)}
+        out[label] = measured[repr(choice)]
+    return out
 
 
 def _synflow(proxy: SynflowProxy, module: torch.nn.Module, inputs: torch.Tensor) -> float:
@@ -167,15 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=Path, default=Path("nas/data/accuracy_estimator_rows.csv.gz"))
     parser.add_argument("--out", type=Path, default=Path("nas/data/accuracy_estimator.toml"))
     parser.add_argument("--reuse-rows", action="store_true",
-                        help="Fit from an existing --rows file instead of recomputing the features.")
+                        help="Reuse the features of the cells already in --rows; compute only the table's new ones.")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     table = xr.load_dataset(args.table, engine="h5netcdf")
-    if args.reuse_rows:
-        rows = read_estimator_rows(args.rows)
-    else:
-        rows = table_rows(table)
-        write_rows(rows, args.rows)
+    rows = table_rows(table, known=read_estimator_rows(args.rows) if args.reuse_rows else None)
+    write_rows(rows, args.rows)
     chance = CHANCE_PCT["mnist" if "mnist" in str(table.attrs.get("dataset", "mnist")) else "cifar10"]
     estimator = fit_on_rows(rows, chance_pct=chance)
     scores = held_out_scores(estimator, rows, chance_pct=chance)

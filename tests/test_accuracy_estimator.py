@@ -203,12 +203,11 @@ def test_the_fidelity_and_the_sources_table_report_the_held_out_numbers():
 
 # --- the fit script -----------------------------------------------------------------------
 
-def test_the_fit_script_fits_on_even_cells_and_scores_odd_ones(tmp_path):
-    from benchmarks.fit_accuracy_estimator import main
-
+def _small_table() -> xr.Dataset:
+    """Four cells x three policies, as `nas compression-table` writes them."""
     cells = np.array([0, 1, 2, 3])
     dense = np.array([95.0, 94.0, 96.0, 93.0])
-    table = xr.Dataset(
+    return xr.Dataset(
         {"accuracy_pct": (("cell", "policy"), np.stack([dense, dense - 0.3, np.full(4, 12.0)], axis=1)),
          "dense_accuracy_pct": ("cell", dense),
          "nb201_cifar10_accuracy_pct": ("cell", np.array([10.0, 80.0, 85.0, 70.0]))},
@@ -220,7 +219,12 @@ def test_the_fit_script_fits_on_even_cells_and_scores_odd_ones(tmp_path):
                 "weight_sharing_bits": ("policy", [0, 0, 0]),
                 "fine_tune_epochs": ("policy", [0, 0, 0])},
         attrs={"dataset": "mnist_5k"})
-    table.to_netcdf(tmp_path / "table.nc", engine="h5netcdf")
+
+
+def test_the_fit_script_fits_on_even_cells_and_scores_odd_ones(tmp_path):
+    from benchmarks.fit_accuracy_estimator import main
+
+    _small_table().to_netcdf(tmp_path / "table.nc", engine="h5netcdf")
     out, rows_path = tmp_path / "estimator.toml", tmp_path / "rows.csv.gz"
     main([str(tmp_path / "table.nc"), "--rows", str(rows_path), "--out", str(out)])
     written = tomllib.loads(out.read_text())
@@ -230,3 +234,20 @@ def test_the_fit_script_fits_on_even_cells_and_scores_odd_ones(tmp_path):
     assert (rows["weight_error"][rows["policy"] == "dense"] == 0).all()
     estimator = load_accuracy_estimator(out)
     assert estimator.kept_fraction(CompressionFeatures(0.7, 0.0, 1)) < 0.1
+
+
+def test_reused_rows_keep_known_cells_features_compute_new_ones_and_reread_the_accuracies():
+    from benchmarks.fit_accuracy_estimator import table_rows
+
+    grown = _small_table()
+    fresh = table_rows(grown)
+    known = {name: values[:6].copy() for name, values in table_rows(grown.isel(cell=[0, 1])).items()}
+    known["weight_error"][:] = 0.123  # a marker: reused features come back as they were stored
+    known["accuracy_pct"][:] = -1.0  # measured columns are read from the table, never from the rows
+
+    reused = table_rows(grown, known=known)
+
+    assert (reused["weight_error"][:6] == 0.123).all()
+    np.testing.assert_array_equal(reused["weight_error"][6:], fresh["weight_error"][6:])
+    np.testing.assert_array_equal(reused["accuracy_pct"], fresh["accuracy_pct"])
+    np.testing.assert_array_equal(reused["cell"], fresh["cell"])
