@@ -264,3 +264,27 @@ def test_a_trial_that_lost_a_parameter_is_left_out_with_a_warning_and_the_rest_i
     with pytest.warns(UserWarning, match=r"trials \[1\]"):
         dataset = study_to_dataset(study)
     assert dataset["trial"].values.tolist() == [0]
+
+
+def test_a_damaged_netcdf_header_leaves_no_noise_from_h5netcdf(tmp_path, monkeypatch):
+    """h5netcdf's finaliser raises on a file it failed to open, which Python prints as
+    'Exception ignored ... Traceback' under the one-line error, or later, at any collection."""
+    import gc
+    import sys
+
+    import numpy as np
+    import xarray as xr
+
+    path = tmp_path / "damaged.nc"
+    xr.Dataset({"latency_s": ("trial", np.arange(5.0))}).to_netcdf(path, engine="h5netcdf")
+    data = path.read_bytes()
+    path.write_bytes(data[:200] + bytes(60) + data[260:])
+    ignored = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+
+    result = CliRunner().invoke(main, ["pareto", str(path)])
+    assert result.exit_code == 2 and result.output.startswith("error:") and "not a readable results" in result.output
+    del result  # its exception chain would keep the half-opened file alive
+    gc.collect()
+
+    assert ignored == []

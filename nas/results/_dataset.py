@@ -11,12 +11,15 @@ zarr unchanged. ``docs/results_schema.md`` lists every field.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import gc
 import importlib.metadata
 import json
 import platform
+import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +165,29 @@ class ResultsFileError(InputError):
     """A file given as results is not a results dataset of this project (one line: the file and why)."""
 
 
+@contextlib.contextmanager
+def _no_noise_from_half_opened_files() -> Iterator[None]:
+    """Silence the ``Exception ignored in File.close`` that h5netcdf prints on stderr when it
+    collects a file it failed to open (its ``__del__`` reads an attribute never set).
+
+    The failed read is still reported, as one line; only that finaliser's AttributeError is
+    dropped, and the objects are collected before leaving so it cannot surface later.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if not (isinstance(unraisable.exc_value, AttributeError)
+                and getattr(unraisable.object, "__qualname__", "") == "File.close"):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        gc.collect()
+        sys.unraisablehook = previous
+
+
 def load_dataset(path: str | Path) -> xr.Dataset:
     """Read a results dataset written by :func:`save_dataset` (netCDF or zarr), fully into memory.
 
@@ -176,15 +202,18 @@ def load_dataset(path: str | Path) -> xr.Dataset:
         raise FileNotFoundError(f"{path}: no such results file; `nas search` writes one into --out")
     if path.is_dir() and path.suffix != ".zarr":
         raise ResultsFileError(f"{path}: is a directory; give a results file (.nc) or a .zarr store")
-    try:
-        if path.suffix == ".zarr":
-            dataset = xr.load_dataset(path, engine="zarr", consolidated=False)
-        else:
-            dataset = xr.load_dataset(path, engine="h5netcdf")
-    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    reason = None
+    with _no_noise_from_half_opened_files():
+        try:
+            if path.suffix == ".zarr":
+                dataset = xr.load_dataset(path, engine="zarr", consolidated=False)
+            else:
+                dataset = xr.load_dataset(path, engine="h5netcdf")
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if reason is not None:
         raise ResultsFileError(f"{path}: not a readable results dataset ({reason[:160]}); give a .nc or .zarr that "
-                               "`nas search`, `nas sweep` or `nas merge` wrote") from None
+                               "`nas search`, `nas sweep` or `nas merge` wrote")
     if path.is_file():
         _check_no_trailing_bytes(path)
     _check_results(path, dataset)
