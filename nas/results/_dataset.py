@@ -133,8 +133,9 @@ def _rebuildable(
             continue
         kept.append(trial)
     if damaged:
+        named = f"{damaged[:10]}" + (f" and {len(damaged) - 10} more" if len(damaged) > 10 else "")
         warnings.warn(
-            f"study {study.study_name!r}: trials {damaged} hold parameters that no longer make a candidate "
+            f"study {study.study_name!r}: trials {named} hold parameters that no longer make a candidate "
             "(a damaged storage); they are left out of the results",
             stacklevel=3,
         )
