@@ -47,7 +47,7 @@ from nas.compression import (
 )
 from nas.proxies import ProxyError, SynflowProxy
 from nas.study import CompressionChoice, compress_module
-from search_spaces import get_space, index_to_arch
+from search_spaces import SearchSpace, get_space, index_to_arch
 
 _PATTERNS = {"none": "unstructured", "unstructured": "unstructured", "n_m": "2:4", "channel": "channel"}
 """The table's ``pruning`` values as :class:`~nas.study.CompressionChoice` patterns."""
@@ -111,8 +111,8 @@ def table_rows(table: xr.Dataset, known: dict[str, np.ndarray] | None = None) ->
     return {name: np.array(values) for name, values in columns.items()}
 
 
-def _computed_columns(space, cell: int, choices: dict[str, tuple[CompressionChoice, int]], synflow: SynflowProxy,
-                      inputs: torch.Tensor) -> dict[str, dict[str, float]]:
+def _computed_columns(space: SearchSpace, cell: int, choices: dict[str, tuple[CompressionChoice, int]],
+                      synflow: SynflowProxy, inputs: torch.Tensor) -> dict[str, dict[str, float]]:
     """The features and log synflow of ``cell``'s network under every policy, by policy label."""
     torch.manual_seed(cell)
     dense = space.build(index_to_arch(cell))

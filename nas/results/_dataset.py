@@ -172,7 +172,7 @@ def _no_noise_from_half_opened_files() -> Iterator[None]:
     collects a file it failed to open (its ``__del__`` reads an attribute never set).
 
     The failed read is still reported, as one line; only that finaliser's AttributeError is
-    dropped, and the objects are collected before leaving so it cannot surface later.
+    dropped. The caller collects the failed read's garbage inside, so it cannot surface later.
     """
     previous = sys.unraisablehook
 
@@ -185,7 +185,6 @@ def _no_noise_from_half_opened_files() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.collect()
         sys.unraisablehook = previous
 
 
@@ -212,6 +211,8 @@ def load_dataset(path: str | Path) -> xr.Dataset:
                 dataset = xr.load_dataset(path, engine="h5netcdf")
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if reason is not None:
+            gc.collect()  # only a failed read leaves a half-opened file behind
     if reason is not None:
         raise ResultsFileError(f"{path}: not a readable results dataset ({reason[:160]}); give a .nc or .zarr that "
                                "`nas search`, `nas sweep` or `nas merge` wrote")
